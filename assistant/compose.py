@@ -1,0 +1,315 @@
+"""Composing an answer from verbatim sentences of retrieved passages. No text is generated:
+every extract is `passage.text[start:end]` of the passage its citation names.
+
+Headings and notices are fixed strings of ours, kept apart from extracts so that a reader
+(and a test) can always tell the sources' words from the tool's.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.errors import BadQuestionError, UnknownAreaError
+from assistant.facets import Facet, detect_facets, is_case, urgent_signals
+from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
+from assistant.retrieve import Query, Retriever
+from assistant.text import lexical_tokens, sentence_spans
+
+MAX_QUESTION_CHARS = 4000
+
+# Evidence below this cosine similarity (best passage for the question) means the sources do
+# not cover the question. Calibrated on the evaluation questions: see evals/ and the README.
+ABSTAIN_SIMILARITY = 0.42
+ABSTAIN_LEXICAL_IDF = 6.0
+
+HEADING_GUIDANCE = "Guidance that applies"
+HEADING_CHECKLIST = "Questions to explore"
+HEADING_NOW = "What to do now"
+HEADING_SUPERVISION = "Questions a supervisor would ask"
+
+NOTICE_DECIDE = "This guidance supports professional judgement; it does not make the decision."
+NOTICE_DANGER = "If a child is in immediate danger, call the police on 999."
+NOTICE_AREA_UNKNOWN = (
+    "Your area is not set, so your own local procedures apply. Below is what each local protocol "
+    "in these sources says, labelled by area: use your own area's route."
+)
+NOTICE_OTHER_AREA = (
+    "Some extracts come from another area's local protocol: its contacts and procedures are not yours."
+)
+NOTICE_NOT_COVERED = (
+    "The sources do not cover this question. Nothing below answers it; these are the nearest topics they do cover."
+)
+
+REFERRAL_QUERY = (
+    "worried about a child's welfare: prompt referral by telephone to the MASH Team, children's social care; "
+    "emergencies outside office hours Emergency Duty Team telephone number; refer concerns to children's social "
+    "care or the police where a child may be suffering significant harm"
+)
+_PHONE = re.compile(r"\b0\d{3,4} ?\d{3} ?\d{3,4}\b")
+_URL_ONLY = re.compile(r"^(?:[\w ]+:\s*)?(?:https?://|www\.)\S+$")
+
+
+@dataclass(frozen=True)
+class Options:
+    max_extracts: int = 8
+    max_words: int = 260
+    max_checklist: int = 5
+    case_facets: int = 7
+    case_extracts_per_facet: int = 2
+    case_checklist: int = 8
+
+
+def validate_question(question: str) -> str:
+    text = (question or "").strip()
+    if not text:
+        raise BadQuestionError("the question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise BadQuestionError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    return text
+
+
+class Composer:
+    def __init__(self, retriever: Retriever, options: Options | None = None):
+        self.retriever = retriever
+        self.options = options or Options()
+        self._referrals: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
+
+    @property
+    def index(self):
+        return self.retriever.index
+
+    # -- entry point ---------------------------------------------------------------------
+    def answer(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Answer:
+        started = time.perf_counter()
+        text = validate_question(question)
+        if area is not None and area not in self.index.areas:
+            raise UnknownAreaError(area, self.index.areas)
+        area = self.retriever.resolve_area(text, area)
+        facets = detect_facets(text)
+        case = is_case(text) or (role == "manager" and len(text.split()) > 12)
+        signals = urgent_signals(text)
+        q = Query.parse(text)
+        builder = _Builder(self.index)
+
+        if case:
+            chosen = self._case_facets(facets)
+            queries = [q] + [Query.parse(f.query) for f in chosen]
+            vectors = self.retriever.embed([x.embed_text for x in queries])
+            results = self.retriever.search_vectors(
+                queries, vectors, area=area, k=4, facet_names=[None] + [f.name for f in chosen]
+            )
+            overall = results[0]
+            evidence = overall[0].similarity if overall else 0.0
+            abstain = False
+        else:
+            chosen = []
+            vectors = self.retriever.embed([q.embed_text])
+            results = self.retriever.search_vectors([q], vectors, area=area, k=6)
+            overall = results[0]
+            abstain = self._weak_evidence(q, overall)
+        timings = {"retrieve": round((time.perf_counter() - started) * 1000, 1)}
+
+        urgent_part = self._what_to_do_now(builder, area) if signals else None
+        if abstain and urgent_part is None:
+            nearest = tuple(dict.fromkeys(f"{h.passage.title} — {h.passage.section_label}" for h in overall[:3]))
+            return Answer(
+                question=text, area=area, parts=(), checklist=(), urgent=None, citations=(), abstained=True,
+                notices=(NOTICE_NOT_COVERED,), nearest_topics=nearest, facets=tuple(f.name for f in facets),
+                timings_ms=timings,
+            )
+
+        parts: list[AnswerPart] = []
+        if case:
+            used: set[str] = set()
+            for facet, hits in zip(chosen, results[1:], strict=True):
+                facet_q = Query.parse(facet.query)
+                extracts = self._select(builder, facet_q, hits, used, max_extracts=self.options.case_extracts_per_facet,
+                                        max_words=90, per_passage=1)
+                if extracts:
+                    parts.append(AnswerPart(heading=facet.heading, extracts=tuple(extracts)))
+        elif not abstain:
+            extracts = self._select(builder, q, overall, set(), max_extracts=self.options.max_extracts,
+                                    max_words=self.options.max_words, per_passage=3)
+            if extracts:
+                parts.append(AnswerPart(heading=HEADING_GUIDANCE, extracts=tuple(extracts)))
+
+        checklist = () if abstain else self._checklist(builder, q, vectors, chosen, area, role, case)
+        notices = [NOTICE_DECIDE]
+        if signals:
+            notices.insert(0, NOTICE_DANGER)
+        if area is not None and any(
+            self.index.scope_of(c.passage) == "local" and c.passage.area != area for c in builder.citations
+        ):
+            notices.append(NOTICE_OTHER_AREA)
+        timings["total"] = round((time.perf_counter() - started) * 1000, 1)
+        return Answer(
+            question=text,
+            area=area,
+            parts=tuple(parts),
+            checklist=tuple(checklist),
+            urgent=urgent_part,
+            citations=tuple(builder.citations),
+            abstained=abstain,
+            notices=tuple(notices) + ((NOTICE_NOT_COVERED,) if abstain else ()),
+            facets=tuple(f.name for f in facets),
+            timings_ms=timings,
+        )
+
+    # -- pieces --------------------------------------------------------------------------
+    def _case_facets(self, facets: list[Facet]) -> list[Facet]:
+        specific = [f for f in facets if f.name != "child-voice"]
+        voice = [f for f in facets if f.name == "child-voice"]
+        return (specific[: self.options.case_facets - 1] + voice)[: self.options.case_facets]
+
+    def _weak_evidence(self, q: Query, hits: list[Hit]) -> bool:
+        if not hits:
+            return True
+        top = hits[0]
+        if top.similarity >= ABSTAIN_SIMILARITY:
+            return False
+        # A strong exact-word match can carry a question the embedding ranks low (names,
+        # phone numbers, acronyms), but only with rare words the passage really contains.
+        words = set(lexical_tokens(top.passage.text)) & {t for t in q.tokens if q.weights.get(t, 1.0) == 1.0}
+        idf = sum(self.index.bm25.idf(t) for t in words)
+        return idf < ABSTAIN_LEXICAL_IDF or top.similarity < ABSTAIN_SIMILARITY - 0.12
+
+    def _select(
+        self, builder: _Builder, q: Query, hits: list[Hit], used: set[str], *, max_extracts: int, max_words: int,
+        per_passage: int,
+    ) -> list[Extract]:
+        query_terms = {t: q.weights.get(t, 1.0) for t in q.tokens}
+        picked: list[tuple[int, Passage, tuple[int, int], float]] = []
+        words = 0
+        for rank, hit in enumerate(hits):
+            passage = hit.passage
+            if passage.id in used:
+                continue
+            scored = []
+            for span in content_spans(passage):
+                score = self._sentence_score(passage.text[span[0] : span[1]], query_terms)
+                scored.append((score, span))
+            if not scored:
+                continue
+            good = [s for s in scored if s[0] > 0]
+            if not good:
+                if rank > 1:
+                    continue
+                good = scored[:1]
+            best = sorted(good, key=lambda s: -s[0])[:per_passage]
+            for score, span in sorted(best, key=lambda s: s[1][0]):
+                n_words = len(passage.text[span[0] : span[1]].split())
+                if picked and words + n_words > max_words:
+                    break
+                picked.append((rank, passage, span, score))
+                words += n_words
+            used.add(passage.id)
+            if len(picked) >= max_extracts or words >= max_words:
+                break
+        return [builder.extract(p, span, score) for _, p, span, score in picked[:max_extracts]]
+
+    def _sentence_score(self, sentence: str, query_terms: dict[str, float]) -> float:
+        tokens = set(lexical_tokens(sentence))
+        if not tokens:
+            return 0.0
+        overlap = sum(self.index.bm25.idf(t) * w for t, w in query_terms.items() if t in tokens)
+        return overlap / (len(tokens) ** 0.3)
+
+    def _checklist(self, builder, q: Query, vectors: np.ndarray, facets: list[Facet], area, role, case) -> list[Extract]:
+        prefer = ("social work managers", "Analysis") if role == "manager" else ()
+        if not case:
+            items = self.retriever.checklist_for(q, vectors[0], k=self.options.max_checklist, area=area,
+                                                 prefer_topics=prefer)
+        else:
+            items, seen = [], set()
+            per_facet = max(1, self.options.case_checklist // max(1, len(facets)))
+            for facet, vector in zip(facets, vectors[1:], strict=True):
+                for item, score in self.retriever.checklist_for(Query.parse(facet.query), vector, k=per_facet + 2,
+                                                                area=area, prefer_topics=prefer):
+                    if item.id not in seen and sum(1 for i in items if i[2] == facet.name) < per_facet:
+                        seen.add(item.id)
+                        items.append((item, score, facet.name))
+            items = [(i, s) for i, s, _ in items][: self.options.case_checklist]
+        out = []
+        for item, score in items:
+            passage = self.index.by_id[item.passage_id]
+            out.append(builder.extract(passage, (item.start, item.end), score))
+        return out
+
+    def _what_to_do_now(self, builder: _Builder, area: str | None) -> AnswerPart:
+        if area not in self._referrals:
+            self._referrals[area] = self._referral_spans(area)
+        extracts = [builder.extract(p, span, 1.0) for p, spans in self._referrals[area] for span in spans]
+        note = None if area else NOTICE_AREA_UNKNOWN
+        return AnswerPart(heading=HEADING_NOW, extracts=tuple(extracts), note=note)
+
+    def _referral_spans(self, area: str | None) -> list[tuple[Passage, list[tuple[int, int]]]]:
+        """The referral route of the user's area (or of each area, labelled, when unknown),
+        quoted from the local protocols. Fixed per area, so computed once."""
+        q = Query.parse(REFERRAL_QUERY)
+        vector = self.retriever.embed([q.embed_text])
+        dense = self.index.build.query(vector, 60)[0]
+        lexical = self.index.bm25.top(q.tokens, 60, q.weights)
+        hits = self.retriever.fuse(dense, lexical, area=area)
+        local_areas = [a for a in self.index.local_areas if area is None or a == area]
+        terms = {t: 1.0 for t in q.tokens}
+        out = []
+        for local_area in local_areas:
+            area_hits = [h for h in hits if h.passage.area == local_area and self.index.scope_of(h.passage) == "local"]
+            chosen: list[tuple[Passage, list[tuple[int, int]]]] = []
+            for hit in area_hits[:6]:
+                spans = []
+                for span in content_spans(hit.passage, keep_urls=False):
+                    sentence = hit.passage.text[span[0] : span[1]]
+                    score = self._sentence_score(sentence, terms) + (3.0 if _PHONE.search(sentence) else 0.0)
+                    if score >= 4.0:
+                        spans.append(span)
+                if spans:
+                    chosen.append((hit.passage, spans[:6]))
+                if sum(len(s) for _, s in chosen) >= 7:
+                    break
+            chosen.sort(key=lambda c: c[0].order)
+            out.extend(chosen)
+        return out
+
+
+class _Builder:
+    """Numbers citations in order of first use and makes verified extracts."""
+
+    def __init__(self, index):
+        self.index = index
+        self.citations: list[Citation] = []
+        self._numbers: dict[str, int] = {}
+
+    def extract(self, passage: Passage, span: tuple[int, int], score: float) -> Extract:
+        if passage.id not in self._numbers:
+            self._numbers[passage.id] = len(self.citations) + 1
+            self.citations.append(Citation(n=self._numbers[passage.id], passage=passage))
+        start, end = span
+        return Extract(
+            text=passage.text[start:end], citation=self._numbers[passage.id], passage_id=passage.id,
+            start=start, end=end, score=round(float(score), 4),
+        )
+
+
+def content_spans(passage: Passage, keep_urls: bool = False) -> list[tuple[int, int]]:
+    """Sentence spans of a passage that carry guidance: not its heading lines, not bare
+    links, without the bullet glyph we put in front of list items."""
+    headings = set(passage.section)
+    spans = []
+    for a, b in sentence_spans(passage.text):
+        while passage.text[a:b].startswith(("• ", "◦ ")):
+            a += 2
+        sentence = passage.text[a:b]
+        line = sentence.strip()
+        if not line or line in headings or (not keep_urls and _URL_ONLY.match(line)):
+            continue
+        if len(line.split()) < 3 and not _PHONE.search(line):
+            continue
+        if line.endswith(":") and len(line.split()) < 20:
+            continue  # a lead-in ("If parents are on a substitute prescribing programme:"), not guidance
+        spans.append((a, b))
+    return spans

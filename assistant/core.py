@@ -1,0 +1,54 @@
+"""The assistant as one object: the live index, the embedder (loaded once per process), the
+retriever and the composer. It follows the index pointer, so a re-ingest is picked up by a
+running service between requests, never in the middle of one."""
+
+from __future__ import annotations
+
+import threading
+
+from assistant.embed import Embedder
+from assistant.records import Answer, Hit
+from assistant.retrieve import Index, Retriever
+from assistant.store import Catalog, StoreLocation
+
+
+class Assistant:
+    def __init__(self, location: StoreLocation, embedder: Embedder | None = None):
+        self.catalog = Catalog(location)
+        self.embedder = embedder or Embedder()
+        self._lock = threading.Lock()
+        self._stamp: str | None = None
+        self._state: tuple[Index, Retriever, object] | None = None
+
+    def _current(self):
+        from assistant.compose import Composer
+
+        stamp = self.catalog.pointer_stamp()
+        state = self._state
+        if state is not None and stamp == self._stamp:
+            return state
+        with self._lock:
+            if self._state is None or stamp != self._stamp:
+                index = Index.load(self.catalog)
+                retriever = Retriever(index, self.embedder)
+                # One reference swap: a request holds the state it started with.
+                self._state = (index, retriever, Composer(retriever))
+                self._stamp = stamp
+            return self._state
+
+    @property
+    def index(self) -> Index:
+        return self._current()[0]
+
+    def answer(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Answer:
+        return self._current()[2].answer(question, area=area, role=role)
+
+    def search(self, query: str, *, area: str | None = None, k: int = 8) -> list[Hit]:
+        from assistant.compose import validate_question
+        from assistant.errors import UnknownAreaError
+
+        _, retriever, _ = self._current()
+        text = validate_question(query)
+        if area is not None and area not in retriever.index.areas:
+            raise UnknownAreaError(area, retriever.index.areas)
+        return retriever.search(text, area=retriever.resolve_area(text, area), k=k)

@@ -1,0 +1,210 @@
+"""The records that flow through the stages: made by ingest, stored, retrieved, cited.
+
+A `Passage` is the unit of retrieval and citation. Its text is the cleaned source text,
+never rewritten, so any sentence shown to a user can be checked against it verbatim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+SECTION_SEPARATOR = " › "
+
+
+def content_id(*parts: str, length: int = 16) -> str:
+    """A stable id from content: the same text in the same place gets the same id."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+    publisher: str
+    area: str
+    scope: str  # "local" (a local protocol) or "national"
+    date: str
+    audience: str
+    kind: str
+    summary: str
+    source_file: str
+    sha256: str
+    places: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    doc_id: str
+    title: str
+    area: str
+    section: tuple[str, ...]
+    paragraph: str | None  # the source's own paragraph number, e.g. "9.2.2"
+    page: int | None  # page where the passage starts; None when the source has no pages
+    order: int  # position in its document, for the source viewer and neighbours
+    text: str
+    twin_of: str | None = None  # id of an earlier passage this one repeats verbatim
+
+    @property
+    def section_label(self) -> str:
+        parts = list(self.section)
+        if self.paragraph and (not parts or not parts[-1].startswith(self.paragraph)):
+            parts.append(self.paragraph)
+        return SECTION_SEPARATOR.join(parts)
+
+    @property
+    def citation_label(self) -> str:
+        where = self.section_label or "whole document"
+        page = f", p. {self.page}" if self.page is not None else ""
+        return f"{self.title} — {where}{page}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["section"] = list(self.section)
+        d["section_label"] = self.section_label
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Passage:
+        fields_ = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        fields_["section"] = tuple(fields_.get("section", ()))
+        return cls(**fields_)
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """A checklist question from the corpus, kept with where it stands in its passage."""
+
+    id: str
+    passage_id: str
+    doc_id: str
+    topic: str  # the heading it sits under, e.g. "7. Health risks"
+    section: tuple[str, ...]
+    page: int | None
+    text: str  # verbatim, == passage.text[start:end]
+    start: int
+    end: int
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["section"] = list(self.section)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ChecklistItem:
+        fields_ = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        fields_["section"] = tuple(fields_["section"])
+        return cls(**fields_)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A passage as retrieval found it."""
+
+    passage: Passage
+    score: float  # fused score, higher is better
+    similarity: float = 0.0  # cosine similarity of query and passage (0 when not dense-ranked)
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    facet: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "passage": self.passage.to_dict(),
+            "score": round(self.score, 6),
+            "similarity": round(self.similarity, 4),
+            "dense_rank": self.dense_rank,
+            "lexical_rank": self.lexical_rank,
+            "facet": self.facet,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    passage: Passage
+
+    def to_dict(self) -> dict:
+        p = self.passage
+        return {
+            "n": self.n,
+            "passage_id": p.id,
+            "document_id": p.doc_id,
+            "title": p.title,
+            "area": p.area,
+            "section": p.section_label,
+            "page": p.page,
+            "passage_text": p.text,
+        }
+
+
+@dataclass(frozen=True)
+class Extract:
+    """One verbatim stretch of a cited passage: text == passage.text[start:end]."""
+
+    text: str
+    citation: int  # Citation.n
+    passage_id: str
+    start: int
+    end: int
+    score: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AnswerPart:
+    heading: str
+    extracts: tuple[Extract, ...]
+    note: str | None = None  # a fixed sentence of ours, never source text
+
+    def to_dict(self) -> dict:
+        return {
+            "heading": self.heading,
+            "note": self.note,
+            "extracts": [e.to_dict() for e in self.extracts],
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    area: str | None
+    parts: tuple[AnswerPart, ...]  # guidance, grouped by facet for a case
+    checklist: tuple[Extract, ...]
+    urgent: AnswerPart | None
+    citations: tuple[Citation, ...]
+    abstained: bool
+    notices: tuple[str, ...] = ()
+    nearest_topics: tuple[str, ...] = ()
+    facets: tuple[str, ...] = ()
+    mode: str = "extractive"
+    timings_ms: dict = field(default_factory=dict)
+
+    def all_extracts(self) -> list[Extract]:
+        out: list[Extract] = []
+        if self.urgent:
+            out.extend(self.urgent.extracts)
+        for part in self.parts:
+            out.extend(part.extracts)
+        out.extend(self.checklist)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "area": self.area,
+            "mode": self.mode,
+            "abstained": self.abstained,
+            "urgent": self.urgent.to_dict() if self.urgent else None,
+            "parts": [p.to_dict() for p in self.parts],
+            "checklist": [e.to_dict() for e in self.checklist],
+            "citations": [c.to_dict() for c in self.citations],
+            "notices": list(self.notices),
+            "nearest_topics": list(self.nearest_topics),
+            "facets": list(self.facets),
+            "timings_ms": self.timings_ms,
+        }

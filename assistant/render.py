@@ -1,0 +1,65 @@
+"""An `Answer` as Markdown, as a person reads it. Pure: no framework, no I/O.
+
+Source text is escaped so that nothing in a document (a link, an image, HTML) becomes
+active content in the chat or a downloaded note."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.records import Answer, AnswerPart, Extract
+
+# Enough to make links, images, HTML, emphasis, code and tables inert; parentheses alone
+# cannot form a link without a bracket before them.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#!<>|~])")
+
+
+def escape(text: str) -> str:
+    """Markdown- and HTML-inert text: every character that could start markup is escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def _grouped(extracts: tuple[Extract, ...]) -> list[tuple[str, int]]:
+    """Consecutive extracts from one passage read as one bullet."""
+    out: list[tuple[str, int]] = []
+    for e in extracts:
+        if out and out[-1][1] == e.citation:
+            out[-1] = (f"{out[-1][0]} {escape(e.text)}", e.citation)
+        else:
+            out.append((escape(e.text), e.citation))
+    return out
+
+
+def _part(part: AnswerPart) -> list[str]:
+    lines = [f"**{part.heading}**", ""]
+    if part.note:
+        lines += [f"_{part.note}_", ""]
+    lines += [f"- {text} [{n}]" for text, n in _grouped(part.extracts)]
+    return lines + [""]
+
+
+def to_markdown(answer: Answer, *, sources: bool = True) -> str:
+    lines: list[str] = []
+    if answer.abstained and not answer.urgent:
+        lines += [f"**{answer.notices[-1]}**", ""]
+        if answer.nearest_topics:
+            lines += ["Nearest topics the sources cover:", ""]
+            lines += [f"- {escape(t)}" for t in answer.nearest_topics]
+        return "\n".join(lines).strip() + "\n"
+    for notice in answer.notices:
+        if notice.startswith("If a child is in immediate danger"):
+            lines += [f"> **{notice}**", ""]
+    if answer.urgent:
+        lines += _part(answer.urgent)
+    for part in answer.parts:
+        lines += _part(part)
+    if answer.checklist:
+        lines += _part(AnswerPart(heading="Questions to explore", extracts=answer.checklist))
+    for notice in answer.notices:
+        if not notice.startswith("If a child is in immediate danger"):
+            lines += [f"_{notice}_", ""]
+    if sources and answer.citations:
+        lines += ["**Sources**", ""]
+        for c in answer.citations:
+            lines.append(f"{c.n}. {escape(c.passage.citation_label)}")
+    return "\n".join(lines).strip() + "\n"

@@ -1,0 +1,45 @@
+"""Settings, read once at an entry point (CLI, API app, UI, evals) and passed inward.
+Defaults work on a fresh machine with no configuration."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.store import StoreLocation
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    llm_provider: str | None = None  # "ollama" or "openai" (any OpenAI-compatible local server)
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    api_url: str = "http://127.0.0.1:8765"
+    api_token: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def store(self) -> StoreLocation:
+        return StoreLocation(self.data_dir, self.chroma_host, self.chroma_port)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            data_dir=Path(env.get("HHA_DATA_DIR", "data")).resolve(),
+            corpus_dir=Path(env.get("HHA_CORPUS_DIR", PROJECT_ROOT / "corpus")).resolve(),
+            chroma_host=env.get("HHA_CHROMA_HOST") or None,
+            chroma_port=int(env.get("HHA_CHROMA_PORT", "8000")),
+            llm_provider=env.get("HHA_LLM_PROVIDER") or None,
+            llm_model=env.get("HHA_LLM_MODEL") or None,
+            llm_base_url=env.get("HHA_LLM_BASE_URL") or None,
+            api_url=env.get("HHA_API_URL", "http://127.0.0.1:8765"),
+            api_token=env.get("HHA_API_TOKEN") or None,
+        )

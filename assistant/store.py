@@ -1,0 +1,319 @@
+"""The vector store: Chroma, local (`PersistentClient`) or a `chroma run` server.
+
+The only module that imports chromadb. We always hand Chroma our own vectors; its default
+embedder would download a model. Telemetry is off.
+
+Builds are atomic. Each ingest writes a new build beside the live one and only when it is
+complete moves the pointer to it, so a crash mid-ingest leaves the previous build serving:
+- local: one Chroma directory per build under `<data>/index/builds/<id>/`, a `COMPLETE`
+  marker written last, and the pointer file `<data>/index/CURRENT` replaced atomically.
+  A reader never opens a directory a writer is writing (one process per Chroma directory).
+- server: one pair of collections per build, flagged complete in their metadata, and a
+  pointer collection whose metadata names the live build (one atomic metadata update).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import IndexLockedError, NoIndexError
+from assistant.records import ChecklistItem, Document, Passage
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    data_dir: Path
+    host: str | None = None  # a `chroma run` server, when set
+    port: int = 8000
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+def _settings():
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+def _local_client(path: Path):
+    import chromadb
+
+    return chromadb.PersistentClient(path=str(path), settings=_settings())
+
+
+def _server_client(location: StoreLocation):
+    import chromadb
+
+    return chromadb.HttpClient(host=location.host, port=location.port, settings=_settings())
+
+
+def _passage_metadata(p: Passage) -> dict:
+    return {
+        "doc_id": p.doc_id,
+        "title": p.title,
+        "area": p.area,
+        "section": json.dumps(list(p.section), ensure_ascii=False),
+        "paragraph": p.paragraph or "",
+        "page": p.page if p.page is not None else -1,
+        "order": p.order,
+        "twin_of": p.twin_of or "",
+    }
+
+
+def _passage_from(pid: str, text: str, m: dict) -> Passage:
+    return Passage(
+        id=pid,
+        doc_id=m["doc_id"],
+        title=m["title"],
+        area=m["area"],
+        section=tuple(json.loads(m["section"])),
+        paragraph=m["paragraph"] or None,
+        page=None if m["page"] == -1 else int(m["page"]),
+        order=int(m["order"]),
+        text=text,
+        twin_of=m["twin_of"] or None,
+    )
+
+
+class Build:
+    """One complete (or being-written) index: passages, checklist items, documents."""
+
+    def __init__(self, build_id: str, passages_collection, checklist_collection):
+        self.id = build_id
+        self._passages = passages_collection
+        self._checklist = checklist_collection
+        self._counts: dict[str, int] = {}
+
+    # -- writing -----------------------------------------------------------------------
+    def add_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        for start in range(0, len(passages), _BATCH):
+            chunk = passages[start : start + _BATCH]
+            self._passages.add(
+                ids=[p.id for p in chunk],
+                embeddings=vectors[start : start + _BATCH],
+                documents=[p.text for p in chunk],
+                metadatas=[_passage_metadata(p) for p in chunk],
+            )
+
+    def add_checklist(self, items: Sequence[ChecklistItem], vectors: np.ndarray) -> None:
+        for start in range(0, len(items), _BATCH):
+            chunk = items[start : start + _BATCH]
+            self._checklist.add(
+                ids=[i.id for i in chunk],
+                embeddings=vectors[start : start + _BATCH],
+                documents=[i.text for i in chunk],
+                metadatas=[{"record": json.dumps(i.to_dict(), ensure_ascii=False)} for i in chunk],
+            )
+
+    # -- reading -----------------------------------------------------------------------
+    def passages(self) -> list[Passage]:
+        got = self._passages.get(include=["documents", "metadatas"])
+        out = [_passage_from(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
+        return sorted(out, key=lambda p: (p.doc_id, p.order))
+
+    def checklist(self) -> list[ChecklistItem]:
+        got = self._checklist.get(include=["metadatas"])
+        return [ChecklistItem.from_dict(json.loads(m["record"])) for m in got["metadatas"]]
+
+    def vectors(self, which: str = "passages") -> tuple[list[str], np.ndarray]:
+        collection = self._passages if which == "passages" else self._checklist
+        got = collection.get(include=["embeddings"])
+        return list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32)
+
+    def query(self, vectors: np.ndarray, k: int, which: str = "passages") -> list[list[tuple[str, float]]]:
+        """Nearest neighbours of each query vector, as (id, cosine similarity) lists."""
+        collection = self._passages if which == "passages" else self._checklist
+        count = self._counts.get(which)
+        if count is None:
+            count = self._counts[which] = collection.count()
+        if count == 0:
+            return [[] for _ in vectors]
+        got = collection.query(query_embeddings=list(vectors), n_results=min(k, count), include=["distances"])
+        return [
+            [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+            for ids, distances in zip(got["ids"], got["distances"], strict=True)
+        ]
+
+
+class Catalog:
+    """Where builds live and which one is live."""
+
+    def __init__(self, location: StoreLocation):
+        self.location = location
+        self.location.index_dir.mkdir(parents=True, exist_ok=True)
+        self._server = _server_client(location) if location.host else None
+
+    # -- pointer -----------------------------------------------------------------------
+    @property
+    def _pointer_file(self) -> Path:
+        return self.location.index_dir / "CURRENT"
+
+    def current(self) -> dict | None:
+        """The live build's record ({"build": id, "documents": [...], "report": {...}})."""
+        if self._server is not None:
+            try:
+                meta = self._server.get_collection("hha-pointer").metadata or {}
+            except Exception:  # noqa: BLE001 - chromadb raises several types for "not found"
+                return None
+            return json.loads(meta["record"]) if "record" in meta else None
+        try:
+            return json.loads(self._pointer_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def current_id(self) -> str | None:
+        record = self.current()
+        return record["build"] if record else None
+
+    def pointer_stamp(self) -> str | None:
+        """Something cheap that changes when the pointer moves (for readers to poll)."""
+        if self._server is not None:
+            return self.current_id()
+        try:
+            st = self._pointer_file.stat()
+        except FileNotFoundError:
+            return None
+        return f"{st.st_mtime_ns}:{st.st_size}"
+
+    def _set_current(self, record: dict) -> None:
+        payload = json.dumps(record, ensure_ascii=False)
+        if self._server is not None:
+            pointer = self._server.get_or_create_collection("hha-pointer", embedding_function=None)
+            pointer.modify(metadata={"record": payload})
+            return
+        tmp = self._pointer_file.with_suffix(".tmp")
+        tmp.write_text(payload, encoding="utf-8")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self._pointer_file)
+
+    # -- builds ------------------------------------------------------------------------
+    def _build_dir(self, build_id: str) -> Path:
+        return self.location.index_dir / "builds" / build_id
+
+    def _collections(self, client, build_id: str, create: bool):
+        names = (f"hha-{build_id}-passages", f"hha-{build_id}-checklist")
+        if create:
+            return tuple(
+                client.create_collection(n, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+                                         metadata={"complete": False})
+                for n in names
+            )
+        return tuple(client.get_collection(n, embedding_function=None) for n in names)
+
+    def open(self, build_id: str | None = None) -> Build:
+        """Open a complete build for reading: the live one unless named."""
+        build_id = build_id or self.current_id()
+        if build_id is None:
+            raise NoIndexError("there is no index yet: run `hha ingest` to build it")
+        if self._server is not None:
+            client = self._server
+        else:
+            path = self._build_dir(build_id)
+            if not (path / "COMPLETE").exists():
+                raise NoIndexError(f"index build {build_id} is missing or incomplete: run `hha ingest`")
+            client = _local_client(path / "chroma")
+        return Build(build_id, *self._collections(client, build_id, create=False))
+
+    @contextmanager
+    def writing(self, build_id: str, record: dict) -> Iterator[Build]:
+        """Write a new build; on a clean exit mark it complete and make it live."""
+        self._remove_partial_builds()
+        if self._server is not None:
+            client = self._server
+            for suffix in ("passages", "checklist"):
+                try:
+                    client.delete_collection(f"hha-{build_id}-{suffix}")
+                except Exception:  # noqa: BLE001 - absent is fine
+                    pass
+        else:
+            path = self._build_dir(build_id)
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+            client = _local_client(path / "chroma")
+        passages, checklist = self._collections(client, build_id, create=True)
+        yield Build(build_id, passages, checklist)
+        if self._server is not None:
+            for collection in (passages, checklist):
+                collection.modify(metadata={"complete": True})
+        else:
+            marker = self._build_dir(build_id) / "COMPLETE"
+            marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S"), encoding="utf-8")
+        previous = self.current_id()
+        self._set_current({**record, "build": build_id})
+        self._remove_old_builds(keep={build_id, previous})
+
+    def _remove_partial_builds(self) -> None:
+        if self._server is not None:
+            for collection in self._server.list_collections():
+                name = collection.name
+                if name.startswith("hha-") and name != "hha-pointer":
+                    meta = self._server.get_collection(name, embedding_function=None).metadata or {}
+                    if not meta.get("complete"):
+                        self._server.delete_collection(name)
+            return
+        builds = self.location.index_dir / "builds"
+        if builds.exists():
+            for path in builds.iterdir():
+                if not (path / "COMPLETE").exists():
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def _remove_old_builds(self, keep: set[str | None]) -> None:
+        # The previous build is kept: a reader may still be answering from it.
+        if self._server is not None:
+            for collection in self._server.list_collections():
+                name = collection.name
+                if name.startswith("hha-") and name != "hha-pointer" and name.split("-")[1] not in keep:
+                    self._server.delete_collection(name)
+            return
+        builds = self.location.index_dir / "builds"
+        for path in builds.iterdir():
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+    # -- the writer's lock -------------------------------------------------------------
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        lock_path = self.location.index_dir / "ingest.lock"
+        with open(lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise IndexLockedError(
+                    f"index is locked: an ingest ({holder}) is writing it; try again when it finishes"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def documents_from_record(record: dict) -> list[Document]:
+    return [
+        Document(**{**d, "places": tuple(d.get("places", ()))})
+        for d in record.get("documents", [])
+    ]

@@ -1,0 +1,79 @@
+"""Text utilities shared by ingest and retrieval: sentence spans and lexical tokens.
+Pure functions, no third-party imports."""
+
+from __future__ import annotations
+
+import re
+
+# Abbreviations after which a full stop does not end a sentence.
+_ABBREVIATIONS = {"e.g", "i.e", "etc", "eg", "ie", "dr", "mr", "mrs", "ms", "no", "vs", "cf", "approx", "incl", "st"}
+_SENTENCE_END = re.compile(r"(?<=[.?!])[”’\"')\]]*\s+(?=[A-Z‘“\"'(0-9•◦])|\n+")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Spans (start, end) of the sentences of `text`, stripped of surrounding space.
+    A line break always ends a sentence (bullets and headings are lines of their own)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        cut = match.start()
+        before = text[start:cut].rstrip()
+        word = re.search(r"(\S+)$", before)
+        if match.group(0).strip() == "" and "\n" not in match.group(0) and word:
+            token = word.group(1).rstrip(".").lower()
+            if token in _ABBREVIATIONS or re.fullmatch(r"[a-z]", token) or re.fullmatch(r"\d+(\.\d+)*", token):
+                continue
+        spans.append((start, cut))
+        start = match.end()
+    spans.append((start, len(text)))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not of off on once only or other our ours ourselves out over own
+    same she should so some such than that the their theirs them themselves then there these they
+    this those through to too under until up very was we were what when where which while who whom
+    why will with would you your yours yourself yourselves also may might must shall us im ive dont
+    got get gets getting whats thats theres""".split()
+)
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[’'][a-z]+)?")
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to meet 'parents'/'parent', 'injecting'/'inject',
+    'carers'/'carer', without a stemming library's surprises on domain words."""
+    word = re.sub(r"[’']s$", "", word)
+    for suffix, repl, min_len in (
+        ("ies", "y", 5),
+        ("sses", "ss", 5),
+        ("ness", "", 7),
+        ("ing", "", 6),
+        ("ed", "", 5),
+        ("es", "e", 5),
+        ("s", "", 4),
+    ):
+        if word.endswith(suffix) and len(word) >= min_len and not word.endswith("ss"):
+            return word[: len(word) - len(suffix)] + repl
+    return word
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Lower-cased, punctuation-free, stop-word-free, lightly stemmed tokens for BM25."""
+    text = text.lower().replace("/", " ").replace("-", " ")
+    return [stem(t) for t in _TOKEN.findall(text) if t not in STOPWORDS and len(t) > 1]
