@@ -17,7 +17,7 @@ from assistant.errors import BadQuestionError, UnknownAreaError
 from assistant.facets import Facet, detect_facets, is_case, urgent_signals
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
 from assistant.retrieve import Query, Retriever
-from assistant.text import lexical_tokens, sentence_spans
+from assistant.text import PHONE, guidance_spans, lexical_tokens
 
 MAX_QUESTION_CHARS = 4000
 
@@ -25,6 +25,8 @@ MAX_QUESTION_CHARS = 4000
 # not cover the question. Calibrated on the evaluation questions: see evals/ and the README.
 ABSTAIN_SIMILARITY = 0.42
 ABSTAIN_LEXICAL_IDF = 6.0
+SENTENCE_FLOOR = 0.3  # no extract less similar than this to the question
+SENTENCE_WINDOW = 0.2  # nor much less similar than the best one
 
 HEADING_GUIDANCE = "Guidance that applies"
 HEADING_CHECKLIST = "Questions to explore"
@@ -49,8 +51,6 @@ REFERRAL_QUERY = (
     "emergencies outside office hours Emergency Duty Team telephone number; refer concerns to children's social "
     "care or the police where a child may be suffering significant harm"
 )
-_PHONE = re.compile(r"\b0\d{3,4} ?\d{3} ?\d{3,4}\b")
-_URL_ONLY = re.compile(r"^(?:[\w ]+:\s*)?(?:https?://|www\.)\S+$")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,6 @@ class Composer:
                 queries, vectors, area=area, k=4, facet_names=[None] + [f.name for f in chosen]
             )
             overall = results[0]
-            evidence = overall[0].similarity if overall else 0.0
             abstain = False
         else:
             chosen = []
@@ -113,6 +112,7 @@ class Composer:
             abstain = self._weak_evidence(q, overall)
         timings = {"retrieve": round((time.perf_counter() - started) * 1000, 1)}
 
+        sims = self.retriever.sentence_similarities(vectors)
         urgent_part = self._what_to_do_now(builder, area) if signals else None
         if abstain and urgent_part is None:
             nearest = tuple(dict.fromkeys(f"{h.passage.title} — {h.passage.section_label}" for h in overall[:3]))
@@ -125,14 +125,14 @@ class Composer:
         parts: list[AnswerPart] = []
         if case:
             used: set[str] = set()
-            for facet, hits in zip(chosen, results[1:], strict=True):
+            for n, (facet, hits) in enumerate(zip(chosen, results[1:], strict=True), start=1):
                 facet_q = Query.parse(facet.query)
-                extracts = self._select(builder, facet_q, hits, used, max_extracts=self.options.case_extracts_per_facet,
-                                        max_words=90, per_passage=1)
+                extracts = self._select(builder, facet_q, hits, used, sims[:, n],
+                                        max_extracts=self.options.case_extracts_per_facet, max_words=90, per_passage=1)
                 if extracts:
                     parts.append(AnswerPart(heading=facet.heading, extracts=tuple(extracts)))
         elif not abstain:
-            extracts = self._select(builder, q, overall, set(), max_extracts=self.options.max_extracts,
+            extracts = self._select(builder, q, overall, set(), sims[:, 0], max_extracts=self.options.max_extracts,
                                     max_words=self.options.max_words, per_passage=3)
             if extracts:
                 parts.append(AnswerPart(heading=HEADING_GUIDANCE, extracts=tuple(extracts)))
@@ -178,38 +178,44 @@ class Composer:
         return idf < ABSTAIN_LEXICAL_IDF or top.similarity < ABSTAIN_SIMILARITY - 0.12
 
     def _select(
-        self, builder: _Builder, q: Query, hits: list[Hit], used: set[str], *, max_extracts: int, max_words: int,
-        per_passage: int,
+        self, builder: _Builder, q: Query, hits: list[Hit], used: set[str], sims: np.ndarray, *, max_extracts: int,
+        max_words: int, per_passage: int,
     ) -> list[Extract]:
+        """The sentences of the top passages closest in meaning to the query (a little help
+        from shared rare words), in reading order within each passage."""
         query_terms = {t: q.weights.get(t, 1.0) for t in q.tokens}
-        picked: list[tuple[int, Passage, tuple[int, int], float]] = []
-        words = 0
-        for rank, hit in enumerate(hits):
+        candidates: list[tuple[float, int, Passage, tuple[int, int]]] = []
+        for rank, hit in enumerate(hits[:6]):
             passage = hit.passage
             if passage.id in used:
                 continue
-            scored = []
-            for span in content_spans(passage):
-                score = self._sentence_score(passage.text[span[0] : span[1]], query_terms)
-                scored.append((score, span))
-            if not scored:
-                continue
-            good = [s for s in scored if s[0] > 0]
-            if not good:
-                if rank > 1:
-                    continue
-                good = scored[:1]
-            best = sorted(good, key=lambda s: -s[0])[:per_passage]
-            for score, span in sorted(best, key=lambda s: s[1][0]):
-                n_words = len(passage.text[span[0] : span[1]].split())
-                if picked and words + n_words > max_words:
-                    break
-                picked.append((rank, passage, span, score))
-                words += n_words
-            used.add(passage.id)
-            if len(picked) >= max_extracts or words >= max_words:
+            for row in self.index.sentences_of.get(passage.id, []):
+                _, a, b = self.index.sentence_spans[row]
+                lexical = min(self._sentence_score(passage.text[a:b], query_terms), 8.0)
+                score = float(sims[row]) + 0.01 * lexical - 0.015 * rank
+                candidates.append((score, rank, passage, (a, b)))
+        if not candidates:
+            return []
+        candidates.sort(key=lambda c: -c[0])
+        floor = max(SENTENCE_FLOOR, candidates[0][0] - SENTENCE_WINDOW)
+        picked: list[tuple[float, int, Passage, tuple[int, int]]] = []
+        per: dict[str, int] = {}
+        words = 0
+        for score, rank, passage, span in candidates:
+            if score < floor or len(picked) >= max_extracts:
                 break
-        return [builder.extract(p, span, score) for _, p, span, score in picked[:max_extracts]]
+            if per.get(passage.id, 0) >= per_passage:
+                continue
+            n_words = len(passage.text[span[0] : span[1]].split())
+            if picked and words + n_words > max_words:
+                continue
+            picked.append((score, rank, passage, span))
+            per[passage.id] = per.get(passage.id, 0) + 1
+            words += n_words
+        for _, _, passage, _ in picked:
+            used.add(passage.id)
+        picked.sort(key=lambda c: (c[1], c[3][0]))
+        return [builder.extract(p, span, score) for score, _, p, span in picked]
 
     def _sentence_score(self, sentence: str, query_terms: dict[str, float]) -> float:
         tokens = set(lexical_tokens(sentence))
@@ -262,9 +268,9 @@ class Composer:
             chosen: list[tuple[Passage, list[tuple[int, int]]]] = []
             for hit in area_hits[:6]:
                 spans = []
-                for span in content_spans(hit.passage, keep_urls=False):
+                for span in guidance_spans(hit.passage.text, hit.passage.section):
                     sentence = hit.passage.text[span[0] : span[1]]
-                    score = self._sentence_score(sentence, terms) + (3.0 if _PHONE.search(sentence) else 0.0)
+                    score = self._sentence_score(sentence, terms) + (3.0 if PHONE.search(sentence) else 0.0)
                     if score >= 4.0:
                         spans.append(span)
                 if spans:
@@ -293,23 +299,3 @@ class _Builder:
             text=passage.text[start:end], citation=self._numbers[passage.id], passage_id=passage.id,
             start=start, end=end, score=round(float(score), 4),
         )
-
-
-def content_spans(passage: Passage, keep_urls: bool = False) -> list[tuple[int, int]]:
-    """Sentence spans of a passage that carry guidance: not its heading lines, not bare
-    links, without the bullet glyph we put in front of list items."""
-    headings = set(passage.section)
-    spans = []
-    for a, b in sentence_spans(passage.text):
-        while passage.text[a:b].startswith(("• ", "◦ ")):
-            a += 2
-        sentence = passage.text[a:b]
-        line = sentence.strip()
-        if not line or line in headings or (not keep_urls and _URL_ONLY.match(line)):
-            continue
-        if len(line.split()) < 3 and not _PHONE.search(line):
-            continue
-        if line.endswith(":") and len(line.split()) < 20:
-            continue  # a lead-in ("If parents are on a substitute prescribing programme:"), not guidance
-        spans.append((a, b))
-    return spans

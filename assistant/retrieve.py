@@ -21,6 +21,7 @@ LOCAL_BOOST = 1.25  # the user's own area's protocol
 OTHER_AREA_FACTOR = 0.6  # another area's protocol: still shown, labelled, never as "yours"
 SAME_DOC_DECAY = 0.85  # each further hit from one document counts a little less
 EXPANSION_WEIGHT = 0.5
+SENTENCE_WEIGHT = 1.0  # the best-sentence ranking, fused beside passage vectors and BM25
 
 
 @dataclass
@@ -35,6 +36,10 @@ class Index:
     bm25: BM25
     checklist_bm25: BM25
     record: dict
+    sentence_spans: list[tuple[str, int, int]]  # (passage id, start, end) per row
+    sentence_vectors: np.ndarray  # one row per guidance sentence
+    sentence_owner: np.ndarray  # row -> index of its passage in `passages`
+    sentences_of: dict[str, list[int]]  # passage id -> rows
 
     @classmethod
     def load(cls, catalog: Catalog, build_id: str | None = None) -> Index:
@@ -43,7 +48,19 @@ class Index:
         passages = build.passages()
         items = build.checklist()
         documents = documents_from_record(record or {})
+        spans, matrix = build.sentences()
+        position = {p.id: i for i, p in enumerate(passages)}
+        keep = [i for i, (pid, _, _) in enumerate(spans) if pid in position]
+        spans = [spans[i] for i in keep]
+        matrix = matrix[keep] if len(keep) else np.zeros((0, 384), dtype=np.float32)
+        sentences_of: dict[str, list[int]] = {}
+        for row, (pid, _, _) in enumerate(spans):
+            sentences_of.setdefault(pid, []).append(row)
         return cls(
+            sentence_spans=spans,
+            sentence_vectors=matrix,
+            sentence_owner=np.array([position[pid] for pid, _, _ in spans], dtype=np.int64),
+            sentences_of=sentences_of,
             build=build,
             documents=documents,
             passages=passages,
@@ -125,19 +142,41 @@ class Retriever:
         self, queries: list[Query], vectors: np.ndarray, *, area: str | None, k: int, facet_names: list[str] | None = None
     ) -> list[list[Hit]]:
         dense_all = self.index.build.query(vectors, CANDIDATES)
+        sentence_sims = self.sentence_similarities(vectors)
         out = []
         for n, (q, dense) in enumerate(zip(queries, dense_all, strict=True)):
             lexical = self.index.bm25.top(q.tokens, CANDIDATES, q.weights)
-            hits = self.fuse(dense, lexical, area=area)
+            hits = self.fuse(dense, lexical, area=area, sentences=self.best_by_sentence(sentence_sims[:, n]))
             facet = facet_names[n] if facet_names else None
             out.append([replace(h, facet=facet) for h in diversify(collapse_twins(hits), k)])
         return out
 
-    def fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[int, float]], *, area: str | None) -> list[Hit]:
+    def sentence_similarities(self, vectors: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every guidance sentence with each query (rows x queries)."""
+        return self.index.sentence_vectors @ vectors.T
+
+    def best_by_sentence(self, sims: np.ndarray, n: int = CANDIDATES) -> list[tuple[int, float]]:
+        """Passages ranked by their best-matching sentence: a precise checklist question
+        inside a long passage is found even when the passage as a whole is diluted."""
+        if not len(sims):
+            return []
+        best = np.full(len(self.index.passages), -1.0, dtype=np.float32)
+        np.maximum.at(best, self.index.sentence_owner, sims)
+        n = min(n, len(best))
+        top = np.argpartition(-best, n - 1)[:n]
+        return sorted(((int(i), float(best[i])) for i in top if best[i] > -1), key=lambda x: -x[1])
+
+    def fuse(
+        self, dense: list[tuple[str, float]], lexical: list[tuple[int, float]], *, area: str | None,
+        sentences: list[tuple[int, float]] = (),
+    ) -> list[Hit]:
         scores: dict[str, float] = {}
         similarity: dict[str, float] = {}
         dense_rank: dict[str, int] = {}
         lexical_rank: dict[str, int] = {}
+        for rank, (i, sim) in enumerate(sentences, start=1):
+            pid = self.index.passages[i].id
+            scores[pid] = scores.get(pid, 0.0) + SENTENCE_WEIGHT / (RRF_K + rank)
         for rank, (pid, sim) in enumerate(dense, start=1):
             scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
             similarity[pid] = sim

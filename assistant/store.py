@@ -32,6 +32,7 @@ from assistant.records import ChecklistItem, Document, Passage
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _BATCH = 1000
+_PARTS = ("passages", "checklist", "sentences")
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,11 @@ def _passage_from(pid: str, text: str, m: dict) -> Passage:
 class Build:
     """One complete (or being-written) index: passages, checklist items, documents."""
 
-    def __init__(self, build_id: str, passages_collection, checklist_collection):
+    def __init__(self, build_id: str, passages_collection, checklist_collection, sentences_collection):
         self.id = build_id
         self._passages = passages_collection
         self._checklist = checklist_collection
+        self._sentences = sentences_collection
         self._counts: dict[str, int] = {}
 
     # -- writing -----------------------------------------------------------------------
@@ -120,6 +122,21 @@ class Build:
                 documents=[i.text for i in chunk],
                 metadatas=[{"record": json.dumps(i.to_dict(), ensure_ascii=False)} for i in chunk],
             )
+
+    def add_sentences(self, spans: Sequence[tuple[str, int, int]], vectors: np.ndarray) -> None:
+        """Vectors of the guidance sentences of each passage, by (passage id, start, end)."""
+        for start in range(0, len(spans), _BATCH):
+            chunk = spans[start : start + _BATCH]
+            self._sentences.add(
+                ids=[f"{pid}:{a}:{b}" for pid, a, b in chunk],
+                embeddings=vectors[start : start + _BATCH],
+                metadatas=[{"passage_id": pid, "start": a, "end": b} for pid, a, b in chunk],
+            )
+
+    def sentences(self) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+        got = self._sentences.get(include=["metadatas", "embeddings"])
+        spans = [(m["passage_id"], int(m["start"]), int(m["end"])) for m in got["metadatas"]]
+        return spans, np.asarray(got["embeddings"], dtype=np.float32).reshape(len(spans), -1)
 
     # -- reading -----------------------------------------------------------------------
     def passages(self) -> list[Passage]:
@@ -208,7 +225,7 @@ class Catalog:
         return self.location.index_dir / "builds" / build_id
 
     def _collections(self, client, build_id: str, create: bool):
-        names = (f"hha-{build_id}-passages", f"hha-{build_id}-checklist")
+        names = tuple(f"hha-{build_id}-{part}" for part in _PARTS)
         if create:
             return tuple(
                 client.create_collection(n, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
@@ -237,7 +254,7 @@ class Catalog:
         self._remove_partial_builds()
         if self._server is not None:
             client = self._server
-            for suffix in ("passages", "checklist"):
+            for suffix in _PARTS:
                 try:
                     client.delete_collection(f"hha-{build_id}-{suffix}")
                 except Exception:  # noqa: BLE001 - absent is fine
@@ -247,10 +264,10 @@ class Catalog:
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
             client = _local_client(path / "chroma")
-        passages, checklist = self._collections(client, build_id, create=True)
-        yield Build(build_id, passages, checklist)
+        collections = self._collections(client, build_id, create=True)
+        yield Build(build_id, *collections)
         if self._server is not None:
-            for collection in (passages, checklist):
+            for collection in collections:
                 collection.modify(metadata={"complete": True})
         else:
             marker = self._build_dir(build_id) / "COMPLETE"

@@ -37,6 +37,29 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
+PHONE = re.compile(r"\b0\d{3,4} ?\d{3} ?\d{3,4}\b")
+_URL_ONLY = re.compile(r"^(?:[\w ]+:\s*)?(?:https?://|www\.)\S+$")
+
+
+def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int, int]]:
+    """Sentence spans of a passage that can stand as guidance: not its heading lines, not
+    bare links, not lead-ins ending in a colon, without the bullet glyph of list items."""
+    heading_set = set(headings)
+    spans = []
+    for a, b in sentence_spans(text):
+        while text[a:b].startswith(("• ", "◦ ")):
+            a += 2
+        line = text[a:b].strip()
+        if not line or line in heading_set or _URL_ONLY.match(line):
+            continue
+        if len(line.split()) < 3 and not PHONE.search(line):
+            continue
+        if line.endswith(":") and len(line.split()) < 20:
+            continue  # a lead-in ("If parents are on a substitute prescribing programme:"), not guidance
+        spans.append((a, b))
+    return spans
+
+
 def split_sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in sentence_spans(text)]
 

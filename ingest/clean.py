@@ -63,9 +63,9 @@ def drop_footnote_block(lines: list[str]) -> list[str]:
     content = [i for i, line in enumerate(lines) if line.strip()]
     if len(content) < 4:
         return lines
-    lower_half = content[len(content) // 2]
+    lower_part = content[len(content) // 4]
     for i in content:
-        if i < lower_half or not _BARE_NUMBER.match(lines[i].strip()):
+        if i < lower_part or not _BARE_NUMBER.match(lines[i].strip()):
             continue
         rest = [lines[j].strip() for j in content if j > i]
         refs = [r for r in rest if not _BARE_NUMBER.match(r)]
@@ -116,7 +116,9 @@ def drop_repeated_margins(pages: list[Page], *, min_pages: int = 3) -> list[Page
         content = [line for line in page.text.split("\n") if line.strip()]
         for line in set(content[:2] + content[-2:]):
             margins[key(line)] += 1
-    repeated = {k for k, n in margins.items() if n >= max(min_pages, len(pages) // 2) and k}
+    repeated = {
+        k for k, n in margins.items() if n >= max(min_pages, len(pages) // 2) and k and len(k.split()) <= 15
+    }
     cleaned: list[Page] = []
     for page in pages:
         lines = page.text.split("\n")
@@ -145,15 +147,17 @@ def split_text_pages(text: str) -> list[Page]:
         return [Page(i + 1, chunk) for i, chunk in enumerate(text.split("\f"))]
     lines = text.split("\n")
     starts: list[int] = []
-    content_since = _MIN_PAGE_LINES
+    content_since = 0
+    seen_content = False
     for i, line in enumerate(lines):
         # A run of indented lines (survey tick-boxes, say) is not a run of pages: a page
-        # holds at least a few lines of text.
-        if re.match(r"^ (?=[^\s\-*])", line) and content_since >= _MIN_PAGE_LINES:
+        # holds at least a few lines of text. The very first line may open page 1.
+        if re.match(r"^ (?=[^\s\-*])", line) and (content_since >= _MIN_PAGE_LINES or not seen_content):
             starts.append(i)
             content_since = 0
         if line.strip():
             content_since += 1
+            seen_content = True
     if not starts:
         return [Page(None, text)]
     bounds = sorted({0, *starts, len(lines)})

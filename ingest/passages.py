@@ -78,6 +78,22 @@ def units_from_blocks(blocks: list[Block]) -> list[Unit]:
                     path.pop()
             units.append(Unit("para", [block.text], block.page, section(), number=block.number, prefixes=[""]))
             lead_in = block.text
+    return _complete_question_lists(units)
+
+
+def _complete_question_lists(units: list[Unit]) -> list[Unit]:
+    """In a list where most bullets are questions, the few that lost their question mark
+    ("Are parents aware of increased risk of cot death if ...") are questions too."""
+    i = 0
+    while i < len(units):
+        j = i
+        while j < len(units) and units[j].kind == "bullets" and units[j].section == units[i].section:
+            j += 1
+        run = units[i:j]
+        if run and sum(u.checklist for u in run) >= 0.6 * len(run):
+            for u in run:
+                u.checklist = True
+        i = max(j, i + 1)
     return units
 
 

@@ -17,13 +17,14 @@ from assistant.embed import MODEL_NAME, Embedder
 from assistant.errors import SkippedFile
 from assistant.records import ChecklistItem, Document, Passage, content_id
 from assistant.store import Catalog, StoreLocation
+from assistant.text import guidance_spans
 from ingest.clean import Page, clean_page_text, drop_repeated_margins
 from ingest.loaders import SUFFIXES, load
 from ingest.manifest import MANIFEST_NAME, doc_id_for, make_document, read_manifest, sha256_file
 from ingest.passages import build_passages, embedding_text
 from ingest.structure import structure
 
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"
 
 
 @dataclass
@@ -43,6 +44,7 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     passages: int = 0
     checklist_items: int = 0
+    sentences: int = 0
     twins: int = 0
     seconds: float = 0.0
 
@@ -111,11 +113,14 @@ def run_ingest(
     fingerprint = [PIPELINE_VERSION, MODEL_NAME] + [
         f"{doc_id_for(p)}:{hashes[p]}:{json.dumps(manifest.get(p.stem), sort_keys=True)}" for p in files
     ]
-    build_id = content_id(*fingerprint, length=12)
+    digest = content_id(*fingerprint, length=16)
     catalog = Catalog(location)
     with catalog.write_lock():
-        if catalog.current_id() == build_id and not force:
-            return IngestReport(build=build_id, unchanged=True, seconds=time.perf_counter() - started)
+        current = catalog.current() or {}
+        if current.get("fingerprint") == digest and not force:
+            return IngestReport(build=current["build"], unchanged=True, seconds=time.perf_counter() - started)
+        # A fresh id per build, even of the same content: a reader may hold the old one open.
+        build_id = f"{digest[:10]}{time.time_ns() & 0xFFFFFF:06x}"
         embedder = embedder or Embedder()
         count = embedder.count_tokens
         report = IngestReport(build=build_id, unchanged=False)
@@ -136,6 +141,7 @@ def run_ingest(
             items.extend(doc_items)
             report.files.append(FileReport(path.name, doc.id, len(doc_passages), len(doc_items), pages))
         texts = [embedding_text(p, count) for p in passages]
+        passage_text = {p.id: p.text for p in passages}
         done = 0
 
         def tick(n: int) -> None:
@@ -146,18 +152,33 @@ def run_ingest(
 
         vectors = embedder.embed_documents(texts, progress=tick)
         item_vectors = embedder.embed_documents([i.text for i in items])
+        sentences = [(p.id, a, b) for p in passages for a, b in guidance_spans(p.text, p.section)]
+        done = 0
+
+        def tick_sentences(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress("embedding sentences", done, len(sentences))
+
+        sentence_vectors = embedder.embed_documents(
+            [passage_text[pid][a:b] for pid, a, b in sentences], batch_size=64, progress=tick_sentences
+        )
         report.passages = len(passages)
         report.checklist_items = len(items)
         report.twins = sum(1 for p in passages if p.twin_of)
+        report.sentences = len(sentences)
         report.seconds = time.perf_counter() - started
         record = {
             "documents": [{**asdict(d), "places": list(d.places)} for d in documents],
             "report": report.to_dict(),
             "model": MODEL_NAME,
+            "fingerprint": digest,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         with catalog.writing(build_id, record) as build:
             build.add_passages(passages, vectors)
             build.add_checklist(items, item_vectors)
+            build.add_sentences(sentences, sentence_vectors)
         report.seconds = time.perf_counter() - started
         return report

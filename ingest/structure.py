@@ -88,6 +88,8 @@ def paragraphs(pages: list[Page]) -> list[Block]:
                 or bullet
                 or width is None
                 or previous_len < 0.7 * width
+                # PDFs give no blank line before a numbered section: "...children.\n2. Referral"
+                or (NUMBERED.match(line) is not None and current[-1].endswith((".", ":", "?")))
             )
             if starts_new:
                 close()

@@ -17,12 +17,12 @@ SAMPLE_QUESTION = "mum on a methadone script, two kids under five, what should I
 def _progress():
     from tqdm import tqdm
 
-    bar = None
+    bars: dict[str, tqdm] = {}
 
     def update(stage: str, done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=stage, unit="passage", file=sys.stderr, leave=False)
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, unit="text", file=sys.stderr, leave=False)
+        bar = bars[stage]
         bar.n = done
         bar.refresh()
         if done >= total:

@@ -1,0 +1,452 @@
+"""The HTTP API: one process owns the index and answers every client (the chat, scripts).
+
+Thin routes, one core call each; settings come in from the entry point. Privacy: no question
+or answer text reaches a log or the disk (feedback keeps a question only when the person asks
+it to), errors never echo the question, and the access log holds a request id, method, path,
+status and time. Binds to loopback; anywhere else it needs a bearer token.
+
+    hha serve                       # http://127.0.0.1:8765/docs
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import secrets
+import threading
+import time
+import traceback
+import uuid
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from assistant.compose import MAX_QUESTION_CHARS
+from assistant.errors import (
+    AssistantError,
+    BadQuestionError,
+    IndexLockedError,
+    ModelUnavailableError,
+    NoIndexError,
+    UnknownAreaError,
+)
+from assistant.settings import Settings
+
+log = logging.getLogger("hha.api")
+
+MAX_BODY_BYTES = 64 * 1024
+READY_WAIT_SECONDS = 180
+BUILDING_DETAIL = (
+    "The guidance index is being built (first run, a few minutes). Try again shortly; "
+    "GET /api/health shows the progress."
+)
+
+
+class UnsafeBindError(AssistantError):
+    """Listening beyond this machine without a token."""
+
+
+# -- the service's state ---------------------------------------------------------------------
+
+
+class Service:
+    """The assistant this process owns and the state of its index: "building" (there was no
+    index: one is being built), "loading" (model and index loading), "ready" or "failed"."""
+
+    def __init__(self, settings: Settings, assistant=None):
+        self.settings = settings
+        self.assistant = assistant
+        self.status = "starting"
+        self.progress: dict | None = None
+        self.problem: str | None = None
+        self.lock = threading.Lock()  # one answer at a time: the work is CPU-bound
+        self._settled = threading.Event()
+        self._start_lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        """Idempotent: decide now whether an index must be built, then prepare in the background."""
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+            if self.assistant is None:
+                from assistant.core import Assistant
+
+                self.assistant = Assistant(self.settings.store)
+            missing = self.assistant.catalog.current_id() is None
+            self.status = "building" if missing else "loading"
+        threading.Thread(target=self._prepare, args=(missing,), name="hha-prepare", daemon=True).start()
+
+    def _prepare(self, build: bool) -> None:
+        try:
+            if build:
+                self._build()
+                self.status = "loading"
+            self.assistant.embedder.load()
+            _ = self.assistant.index
+            self.status = "ready"
+        except Exception as exc:  # noqa: BLE001 - reported by /api/health, never raised into a request
+            self.problem = str(exc) if isinstance(exc, AssistantError) else f"{type(exc).__name__} while preparing"
+            self.status = "failed"
+            log.error("preparing the index failed: %s", self.problem)
+        finally:
+            self._settled.set()
+
+    def _build(self) -> None:
+        from ingest.pipeline import run_ingest
+
+        log.info("no index yet: building it from %s", self.settings.corpus_dir)
+        location = self.assistant.catalog.location
+        try:
+            run_ingest([self.settings.corpus_dir], location, embedder=self.assistant.embedder,
+                       progress=self._on_progress)
+        except IndexLockedError:
+            # Another process (`hha ingest`) is building it: wait for its pointer.
+            self.progress = {"stage": "another process is building the index", "done": 0, "total": 0}
+            while self.assistant.catalog.current_id() is None:
+                time.sleep(2)
+
+    def _on_progress(self, stage: str, done: int, total: int) -> None:
+        self.progress = {"stage": stage, "done": done, "total": total}
+
+    def ready_assistant(self):
+        """The assistant, once ready; a 503 while the index is being built or failed."""
+        self.start()
+        if self.status == "building":
+            raise HTTPException(503, BUILDING_DETAIL)
+        if self.status in ("starting", "loading"):
+            self._settled.wait(READY_WAIT_SECONDS)
+        if self.status == "failed":
+            raise HTTPException(503, f"The guidance index is not available: {self.problem}")
+        if self.status != "ready":
+            raise HTTPException(503, "The guidance service is still starting; try again shortly.")
+        return self.assistant
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+_bearer = HTTPBearer(auto_error=False, description="Needed when the service has a token (HHA_API_TOKEN).")
+
+
+def require_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    token = request.app.state.settings.api_token
+    if not token:
+        return
+    given = credentials.credentials if credentials else ""
+    if not secrets.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+        raise HTTPException(401, "A valid bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+Role = Literal["practitioner", "manager", "trainer"]
+PassageId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS,
+                          description="A question or a case description (no names or identifying details).")
+    area: str | None = Field(default=None, max_length=200, description="Your area, one of GET /api/documents areas.")
+    role: Role = "practitioner"
+    mode: Literal["extractive"] = Field(default="extractive", description="Answers quote the sources verbatim.")
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    k: int = Field(default=8, ge=1, le=50)
+    area: str | None = Field(default=None, max_length=200)
+
+
+class FeedbackRequest(BaseModel):
+    rating: Literal["up", "down"]
+    passage_ids: list[PassageId] = Field(default_factory=list, max_length=100)
+    question: str | None = Field(default=None, max_length=MAX_QUESTION_CHARS)
+    store_question: bool = Field(default=False, description="Keep the question text with the rating.")
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+open_api = APIRouter(prefix="/api")
+
+
+def _with_quotes(answer) -> dict:
+    """The answer's JSON, each citation carrying the sentences quoted from it."""
+    data = answer.to_dict()
+    quoted: dict[int, list[dict]] = {}
+    for e in answer.all_extracts():
+        spans = quoted.setdefault(e.citation, [])
+        if not any(s["start"] == e.start and s["end"] == e.end for s in spans):
+            spans.append({"text": e.text, "start": e.start, "end": e.end})
+    for c in data["citations"]:
+        c["quoted"] = sorted(quoted.get(c["n"], []), key=lambda s: s["start"])
+    return data
+
+
+def _retrieval_by_passage(hits) -> dict[str, dict]:
+    return {
+        h.passage.id: {"rank": rank, "score": round(h.score, 6), "similarity": round(h.similarity, 4),
+                       "dense_rank": h.dense_rank, "lexical_rank": h.lexical_rank}
+        for rank, h in enumerate(hits, 1)
+    }
+
+
+@api.post("/ask", summary="Guidance for a question or a case, every sentence quoted and cited")
+def ask(body: AskRequest, service: ServiceDep) -> dict:
+    from assistant.render import to_markdown
+
+    assistant = service.ready_assistant()
+    with service.lock:
+        answer = assistant.answer(body.question, area=body.area or None, role=body.role)
+        hits = assistant.search(body.question, area=body.area or None, k=20) if body.role == "trainer" else None
+    data = _with_quotes(answer)
+    if hits is not None:
+        # For trainers: where each cited passage ranks when the whole question is searched.
+        ranks = _retrieval_by_passage(hits)
+        for c in data["citations"]:
+            c["retrieval"] = ranks.get(c["passage_id"])
+    return {"markdown": to_markdown(answer), **data}
+
+
+@api.post("/search", summary="The passages that best match a query, best first")
+def search(body: SearchRequest, service: ServiceDep) -> dict:
+    assistant = service.ready_assistant()
+    with service.lock:
+        hits = assistant.search(body.query, area=body.area or None, k=body.k)
+    return {
+        "passages": [
+            {"id": h.passage.id, "document_id": h.passage.doc_id, "title": h.passage.title,
+             "area": h.passage.area, "section": h.passage.section_label, "page": h.passage.page,
+             "text": h.passage.text, "score": round(h.score, 6), "similarity": round(h.similarity, 4)}
+            for h in hits
+        ]
+    }
+
+
+def _document(doc, passages: int) -> dict:
+    return {"id": doc.id, "title": doc.title, "publisher": doc.publisher, "area": doc.area, "scope": doc.scope,
+            "date": doc.date, "kind": doc.kind, "audience": doc.audience, "summary": doc.summary,
+            "passages": passages}
+
+
+@api.get("/documents", summary="The source documents, with the areas they cover")
+def documents(service: ServiceDep) -> dict:
+    index = service.ready_assistant().index
+    counts: dict[str, int] = {}
+    for p in index.passages:
+        counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
+    return {"documents": [_document(d, counts.get(d.id, 0)) for d in index.documents], "areas": index.areas}
+
+
+@api.get("/documents/{doc_id}", summary="One document and its passages in reading order (a source viewer)")
+def document(doc_id: str, service: ServiceDep) -> dict:
+    index = service.ready_assistant().index
+    doc = index.document(doc_id)
+    if doc is None:
+        raise HTTPException(404, "No document with that id: GET /api/documents lists them.")
+    passages = [p.to_dict() for p in index.passages if p.doc_id == doc_id]
+    return {**_document(doc, len(passages)), "passages": passages}
+
+
+@api.post("/feedback", summary="A rating of an answer: the cited passages, and the question only if asked")
+def feedback(body: FeedbackRequest, request: Request, service: ServiceDep) -> dict:
+    record = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rating": body.rating,
+        "passage_ids": body.passage_ids,
+        "build": service.assistant.catalog.current_id() if service.status == "ready" else None,
+    }
+    keep_question = bool(body.store_question and body.question and body.question.strip())
+    if keep_question:
+        record["question"] = body.question.strip()
+    path = request.app.state.settings.data_dir / "feedback.jsonl"
+    with request.app.state.feedback_lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return {"stored": True, "question_stored": keep_question}
+
+
+@open_api.get("/health", summary="Whether the index is ready, being built (with progress) or failed")
+def health(service: ServiceDep) -> dict:
+    service.start()
+    if service.status == "building":
+        return {"status": "building", "progress": service.progress}
+    if service.status == "failed":
+        return {"status": "failed", "detail": service.problem}
+    if service.status != "ready":
+        return {"status": service.status}
+    index = service.assistant.index
+    return {"status": "ready", "build": index.record.get("build"), "built_at": index.record.get("built_at"),
+            "documents": len(index.documents), "passages": len(index.passages), "areas": index.areas}
+
+
+# -- errors: clear, and never the question back ---------------------------------------------------
+
+_STATUS = {BadQuestionError: 422, UnknownAreaError: 422, NoIndexError: 503, IndexLockedError: 503,
+           ModelUnavailableError: 503}
+
+
+async def _assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
+    status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
+    if isinstance(exc, UnknownAreaError):
+        known = list(exc.known)
+        return JSONResponse({"detail": f"Unknown area. Known areas: {'; '.join(known)}.", "known_areas": known},
+                            status_code=status)
+    if isinstance(exc, BadQuestionError):
+        return JSONResponse({"detail": f"Bad question: {exc}."}, status_code=status)
+    return JSONResponse({"detail": str(exc) if status != 500 else "Internal error."}, status_code=status)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's default echoes each bad input back: keep where and what, never the value.
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type", "")}
+              for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+# -- middleware (plain ASGI) -----------------------------------------------------------------------
+
+
+async def _reply(send, status: int, detail: str, headers: list | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """413 for a body over the limit, by its Content-Length or by what actually arrives."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_big = f"The request body is over {self.limit // 1024} KB."
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await _reply(send, 413, too_big)
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await _reply(send, 413, too_big)
+        replay = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+
+        async def replayed():
+            return replay.pop() if replay else await receive()
+
+        return await self.app(scope, replayed, send)
+
+
+class AccessLog:
+    """One line per request (id, method, path, status, time) and a request id header. An
+    unexpected error is logged by type and place only (its message might hold user text)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = uuid.uuid4().hex[:12]
+        started = time.perf_counter()
+        status = {"code": 500, "sent": False}
+
+        async def tracked(message):
+            if message["type"] == "http.response.start":
+                status["code"], status["sent"] = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:  # noqa: BLE001 - answered as 500 here so that no server logs its message
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error("%s unexpected %s at %s:%s", rid, type(exc).__name__, where.filename, where.lineno)
+            if not status["sent"]:
+                await _reply(tracked, 500, f"Internal error (request {rid}).")
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            log.info("%s %s %s %s %.0fms", rid, scope["method"], scope["path"][:200], status["code"], ms)
+
+
+# -- the app ---------------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings, assistant=None) -> FastAPI:
+    """The API over `assistant`, or over one made from `settings` (built in the background
+    when there is no index yet)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.service.start()
+        yield
+
+    app = FastAPI(
+        title="Hidden Harm guidance assistant",
+        summary="Cited guidance from safeguarding protocols on parental drug and alcohol misuse.",
+        description="Every sentence of an answer is quoted verbatim from a source and cited. "
+                    "Do not send names or identifying details.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = Service(settings, assistant)
+    app.state.feedback_lock = threading.Lock()
+    app.include_router(api)
+    app.include_router(open_api)
+    app.add_exception_handler(AssistantError, _assistant_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(AccessLog)  # outermost of ours: sees every status, 413s included
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8765) -> None:
+    import uvicorn
+
+    if not is_loopback(host) and not settings.api_token:
+        raise UnsafeBindError(
+            f"refusing to listen on {host} without a token: anyone who can reach this machine could use it. "
+            "Set HHA_API_TOKEN (clients send it as a bearer token), or listen on 127.0.0.1."
+        )
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, server_header=False,
+                log_level="info")

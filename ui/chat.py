@@ -1,0 +1,342 @@
+"""The chat: a thin Streamlit adapter over the HTTP API (`hha serve`).
+
+    streamlit run ui/chat.py        # or `hha ui`; `hha run` starts the API and the chat
+
+It holds no index and no model. Each question goes to the service; the answer comes back as
+Markdown with citation markers [n] and the cited passages, shown here in context. Nothing is
+written to disk: the conversation lives in this browser session until it is cleared.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from pathlib import Path
+
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # `streamlit run` from a bare checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import streamlit as st
+
+from assistant.render import escape
+from assistant.settings import Settings
+from ui.client import Client, ServiceError
+from ui.notes import note_markdown, note_pdf
+
+NOT_SET = "Not set"
+ROLES = {"Practitioner": "practitioner", "Manager": "manager", "Trainer": "trainer"}
+ROLE_CAPTIONS = [
+    "Guidance for your question or case.",
+    "Supervision: paste a case summary; get the questions a supervisor would ask.",
+    "The same answer, with the evidence and scores behind each extract, and the evaluation report.",
+]
+PLACEHOLDER = {
+    "practitioner": "Ask a question or describe a case (no names or identifying details)",
+    "manager": "Paste a case summary for supervision (no names or identifying details)",
+    "trainer": "Ask a question or describe a case (no names or identifying details)",
+}
+MAX_QUESTION_CHARS = 4000
+
+
+# -- talking to the service ------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _client(url: str, token: str | None) -> Client:
+    return Client(url, token)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _documents(url: str, token: str | None, build: str | None) -> dict:
+    return _client(url, token).documents()
+
+
+@st.cache_data(ttl=900, show_spinner=False, max_entries=32)
+def _document(url: str, token: str | None, build: str | None, doc_id: str) -> dict:
+    return _client(url, token).document(doc_id)
+
+
+# -- pure formatting ----------------------------------------------------------------------------------
+
+
+def _lines(text: str) -> str:
+    """Plain text as inert Markdown, keeping its line breaks."""
+    return "  \n".join(escape(line) for line in text.splitlines() if line.strip())
+
+
+def highlight(text: str, spans: list[dict]) -> str:
+    """A passage as inert Markdown, its quoted spans in bold, line by line."""
+    marks = sorted((s["start"], s["end"]) for s in spans)
+    out: list[str] = []
+    offset = 0
+    for line in text.split("\n"):
+        start, end = offset, offset + len(line)
+        offset = end + 1
+        pieces, cursor = [], start
+        for a, b in marks:
+            a, b = max(a, cursor), min(b, end)
+            if a >= b:
+                continue
+            pieces.append(escape(text[cursor:a]))
+            segment = text[a:b]
+            core = segment.strip()
+            if core:
+                lead = segment[: len(segment) - len(segment.lstrip())]
+                trail = segment[len(segment.rstrip()) :]
+                pieces.append(f"{lead}**{escape(core)}**{trail}")
+            cursor = b
+        pieces.append(escape(text[cursor:end]))
+        if "".join(pieces).strip():
+            out.append("".join(pieces))
+    return "  \n".join(out)
+
+
+def citation_label(c: dict) -> str:
+    where = c.get("section") or "whole document"
+    page = f", p. {c['page']}" if c.get("page") is not None else ""
+    return f"[{c['n']}] " + escape(f"{c['title']} — {where}{page}")
+
+
+def without_sources(markdown: str) -> str:
+    """The answer without its closing source list: the chat shows each source as an expander."""
+    return re.split(r"\n\*\*Sources\*\*\n", markdown, maxsplit=1)[0]
+
+
+def _clip(text: str, n: int, tail: bool = False) -> str:
+    text = " ".join(text.split())
+    if len(text) <= n:
+        return text
+    return "… " + text[-n:].split(" ", 1)[-1] if tail else text[:n].rsplit(" ", 1)[0] + " …"
+
+
+# -- pieces of the page ---------------------------------------------------------------------------------
+
+
+def _sidebar(areas: list[str]) -> tuple[str | None, str]:
+    state = st.session_state
+    with st.sidebar:
+        st.header("Your setting")
+        options = [NOT_SET, *areas]
+        if state.get("area") not in options:
+            state["area"] = NOT_SET
+        st.selectbox(
+            "Your area", options, key="area",
+            help="Your own area's local procedures and contacts come first. Not set: each area's are shown, labelled.",
+        )
+        st.radio("Your role", list(ROLES), key="role_label", captions=ROLE_CAPTIONS)
+        st.button("Clear conversation", on_click=_clear, icon=":material/delete:", width="stretch")
+        st.caption("Questions are not stored. Clearing removes this conversation from the page.")
+    area = None if state["area"] == NOT_SET else state["area"]
+    return area, ROLES[state["role_label"]]
+
+
+def _clear() -> None:
+    state = st.session_state
+    state["messages"] = []
+    for key in [k for k in state if isinstance(k, str) and k.startswith(("fb-", "fbq-"))]:
+        del state[key]
+
+
+def _about_sources(documents: list[dict]) -> None:
+    with st.expander("About the sources", icon=":material/menu_book:"):
+        st.markdown(
+            "Answers are built only from these documents. Every sentence under a heading is quoted word for word "
+            "and cited; the headings and notes are the assistant's own. A local protocol's contacts and procedures "
+            "apply in its own area only."
+        )
+        for d in documents:
+            st.markdown(
+                f"**{escape(d['title'])}**  \n"
+                f"{escape(d['publisher'])}  \n"
+                f"Area: {escape(d['area'])} · Date: {escape(d['date'])} · Kind: {escape(d['kind'])} · "
+                f"{d['passages']} passages  \n"
+                f"{escape(d['summary'])}"
+            )
+
+
+def _evaluation_report(data_dir: Path) -> None:
+    folder = data_dir / "eval"
+    report = folder / "report.md"
+    with st.expander("Latest evaluation report", icon=":material/monitoring:"):
+        if not report.exists():
+            st.info(f"No evaluation report yet. Run `hha eval` (or `make eval`); it writes `{report}` and its plots.")
+            return
+        text = report.read_text(encoding="utf-8")
+        st.markdown("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("![")))
+        for png in sorted(folder.glob("*.png")):
+            st.image(str(png), caption=png.stem.replace("_", " "))
+
+
+@st.fragment(run_every=3)
+def _waiting(client: Client) -> None:
+    """While the service builds or loads its index: progress, refreshed every few seconds."""
+    try:
+        health = client.health()
+    except ServiceError as exc:
+        st.error(exc.detail)
+        return
+    if health.get("status") == "ready":
+        st.rerun()
+    if health.get("status") == "failed":
+        st.error(f"The guidance index could not be prepared: {health.get('detail')}")
+        return
+    progress = health.get("progress") or {}
+    if health.get("status") == "building":
+        st.info("The guidance index is being built for the first time. This takes a few minutes; "
+                "the chat opens when it is ready.", icon=":material/hourglass_top:")
+        done, total = progress.get("done", 0), progress.get("total", 0)
+        if total:
+            st.progress(min(1.0, done / total), text=f"{progress.get('stage', 'building')}: {done} of {total}")
+        elif progress.get("stage"):
+            st.caption(progress["stage"])
+    else:
+        st.info("The guidance service is loading; the chat opens in a moment.", icon=":material/hourglass_top:")
+
+
+def _passage_in_context(settings: Settings, build: str | None, c: dict) -> None:
+    before = after = None
+    try:
+        doc = _document(settings.api_url, settings.api_token, build, c["document_id"])
+        passages = doc["passages"]
+        i = next((i for i, p in enumerate(passages) if p["id"] == c["passage_id"]), None)
+        if i is not None:
+            before = passages[i - 1] if i > 0 else None
+            after = passages[i + 1] if i + 1 < len(passages) else None
+    except ServiceError:
+        pass
+    st.caption(f"Area: {escape(c['area'])}. The quoted sentences are in bold.")
+    if before:
+        st.caption(escape(_clip(before["text"], 320, tail=True)))
+    st.markdown(highlight(c["passage_text"], c.get("quoted", [])))
+    if after:
+        st.caption(escape(_clip(after["text"], 320)))
+
+
+def _trainer_view(answer: dict) -> None:
+    citations = {c["n"]: c for c in answer["citations"]}
+    parts = ([answer["urgent"]] if answer.get("urgent") else []) + answer["parts"]
+    parts += [{"heading": "Questions to explore", "extracts": answer["checklist"]}] if answer["checklist"] else []
+    with st.expander("For trainers: the evidence behind each extract", icon=":material/school:"):
+        st.caption("Sentence score: how close the sentence is to the question (and its facet). Passage rank: "
+                   "where the cited passage stands when the whole question is searched (fused score, cosine "
+                   "similarity, dense and lexical ranks); none means outside the top 20.")
+        for part in parts:
+            st.markdown(f"**{escape(part['heading'])}**")
+            for e in part["extracts"]:
+                c = citations[e["citation"]]
+                r = c.get("retrieval")
+                rank = (f"passage rank {r['rank']} (score {r['score']:.4f}, similarity {r['similarity']:.2f}, "
+                        f"dense {r['dense_rank']}, lexical {r['lexical_rank']})") if r else "passage rank: none"
+                st.markdown(f"“{escape(e['text'])}” [{e['citation']}]  \nSentence score {e['score']:.3f}; {rank}")
+                spans = [{"start": e["start"], "end": e["end"]}]
+                st.markdown("> " + highlight(c["passage_text"], spans).replace("  \n", "  \n> "))
+
+
+def _send_feedback(msg: dict, client: Client) -> None:
+    state = st.session_state
+    value = state.get(f"fb-{msg['id']}")
+    if value is None:
+        return
+    answer = msg["answer"]
+    question = msg["question"] if state.get(f"fbq-{msg['id']}") else None
+    try:
+        client.feedback("up" if value == 1 else "down", [c["passage_id"] for c in answer["citations"]], question)
+        msg["feedback"] = "sent with your question" if question else "sent (your question was not included)"
+    except ServiceError as exc:
+        msg["feedback"] = f"not sent: {exc.detail}"
+
+
+def _answer(msg: dict, settings: Settings, build: str | None, client: Client) -> None:
+    answer, key = msg["answer"], msg["id"]
+    st.markdown(without_sources(answer["markdown"]))
+    if answer["citations"]:
+        st.markdown("**Sources** (open one to read the passage in context)")
+        for c in answer["citations"]:
+            with st.expander(citation_label(c)):
+                _passage_in_context(settings, build, c)
+    if msg["role_name"] == "trainer" and answer["citations"]:
+        _trainer_view(answer)
+    if "pdf" not in msg:
+        msg["pdf"] = note_pdf(answer)
+    left, right = st.columns(2)
+    left.download_button("Download note (Markdown)", note_markdown(answer), file_name="hidden-harm-note.md",
+                         mime="text/markdown", key=f"md-{key}", on_click="ignore", icon=":material/download:")
+    right.download_button("Download note (PDF)", msg["pdf"], file_name="hidden-harm-note.pdf",
+                          mime="application/pdf", key=f"pdf-{key}", on_click="ignore", icon=":material/download:")
+    st.checkbox("Include my question with my feedback", key=f"fbq-{key}", value=False,
+                disabled="feedback" in msg, help="Off: only your rating and the cited passages are sent.")
+    st.feedback("thumbs", key=f"fb-{key}", on_change=_send_feedback, args=(msg, client),
+                disabled="feedback" in msg)
+    if "feedback" in msg:
+        st.caption(f"Thank you: feedback {msg['feedback']}.")
+
+
+def _history(settings: Settings, build: str | None, client: Client) -> None:
+    for msg in st.session_state["messages"]:
+        with st.chat_message(msg["role"]):
+            if msg["role"] == "user":
+                st.markdown(_lines(msg["text"]))
+            elif "error" in msg:
+                st.error(msg["error"])
+            else:
+                _answer(msg, settings, build, client)
+
+
+def _ask(prompt: str, area: str | None, role: str, settings: Settings, build: str | None, client: Client) -> None:
+    messages = st.session_state["messages"]
+    messages.append({"role": "user", "text": prompt})
+    with st.chat_message("user"):
+        st.markdown(_lines(prompt))
+    with st.chat_message("assistant"):
+        try:
+            with st.spinner("Finding the guidance that applies…"):
+                answer = client.ask(prompt, area=area, role=role)
+        except ServiceError as exc:
+            messages.append({"role": "assistant", "error": exc.detail})
+            st.error(exc.detail)
+            return
+        msg = {"role": "assistant", "id": uuid.uuid4().hex[:10], "answer": answer, "question": prompt,
+               "role_name": role}
+        messages.append(msg)
+        _answer(msg, settings, build, client)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Hidden Harm guidance", page_icon=":material/menu_book:")
+    settings = Settings.from_env()
+    client = _client(settings.api_url, settings.api_token)
+    st.session_state.setdefault("messages", [])
+
+    problem, health, documents = None, {}, {"documents": [], "areas": []}
+    try:
+        health = client.health()
+        if health.get("status") == "ready":
+            documents = _documents(settings.api_url, settings.api_token, health.get("build"))
+    except ServiceError as exc:
+        problem = exc.detail + (". Start it with `hha serve`, or start both with `hha run`." if exc.status == 0 else "")
+    ready = problem is None and health.get("status") == "ready"
+
+    area, role = _sidebar(documents["areas"])
+    st.title("Hidden Harm guidance")
+    st.caption("For practitioners working with families where parents misuse drugs or alcohol. Answers quote "
+               "safeguarding protocols word for word, with sources. Do not enter names or identifying details.")
+    if problem:
+        st.error(problem, icon=":material/error:")
+    elif not ready:
+        _waiting(client)
+    if documents["documents"]:
+        _about_sources(documents["documents"])
+    if role == "trainer":
+        _evaluation_report(settings.data_dir)
+    if role == "manager":
+        st.info("Supervision: paste a case summary below. The answer adds the questions a supervisor would ask.",
+                icon=":material/supervisor_account:")
+
+    _history(settings, health.get("build"), client)
+    prompt = st.chat_input(PLACEHOLDER[role], max_chars=MAX_QUESTION_CHARS, disabled=not ready)
+    if prompt and prompt.strip():
+        _ask(prompt, area, role, settings, health.get("build"), client)
+
+
+main()
