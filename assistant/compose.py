@@ -17,14 +17,17 @@ from assistant.errors import BadQuestionError, UnknownAreaError
 from assistant.facets import Facet, detect_facets, is_case, urgent_signals
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
 from assistant.retrieve import Query, Retriever
-from assistant.text import PHONE, guidance_spans, lexical_tokens
+from assistant.text import CHAT_WORDS, PHONE, guidance_spans, lexical_tokens, stem
+from assistant.vocabulary import known_tokens
+
+CHAT_STEMS = frozenset(stem(w) for w in CHAT_WORDS)
 
 MAX_QUESTION_CHARS = 4000
 
 # Evidence below this cosine similarity (best passage for the question) means the sources do
 # not cover the question. Calibrated on the evaluation questions: see evals/ and the README.
-ABSTAIN_SIMILARITY = 0.42
-ABSTAIN_LEXICAL_IDF = 6.0
+ABSTAIN_SIMILARITY = 0.36
+ABSTAIN_SIMILARITY_UNCOVERED = 0.48
 SENTENCE_FLOOR = 0.3  # no extract less similar than this to the question
 SENTENCE_WINDOW = 0.2  # nor much less similar than the best one
 
@@ -45,6 +48,7 @@ NOTICE_OTHER_AREA = (
 NOTICE_NOT_COVERED = (
     "The sources do not cover this question. Nothing below answers it; these are the nearest topics they do cover."
 )
+NOTICE_NOT_COVERED_BEYOND_NOW = "Beyond the referral route above, the sources do not cover this question."
 
 REFERRAL_QUERY = (
     "worried about a child's welfare: prompt referral by telephone to the MASH Team, children's social care; "
@@ -59,8 +63,8 @@ class Options:
     max_words: int = 260
     max_checklist: int = 5
     case_facets: int = 7
-    case_extracts_per_facet: int = 2
-    case_checklist: int = 8
+    case_extracts_per_facet: int = 3
+    case_checklist: int = 10
 
 
 def validate_question(question: str) -> str:
@@ -97,7 +101,8 @@ class Composer:
 
         if case:
             chosen = self._case_facets(facets)
-            queries = [q] + [Query.parse(f.query) for f in chosen]
+            # Each facet is retrieved in the protocols' words plus what the case says of it.
+            queries = [q] + [Query.parse(f.query, extra=facet_context(f, text)) for f in chosen]
             vectors = self.retriever.embed([x.embed_text for x in queries])
             results = self.retriever.search_vectors(
                 queries, vectors, area=area, k=4, facet_names=[None] + [f.name for f in chosen]
@@ -125,10 +130,14 @@ class Composer:
         parts: list[AnswerPart] = []
         if case:
             used: set[str] = set()
+            overall_extracts = self._select(builder, q, overall, used, sims[:, 0], max_extracts=3, max_words=90,
+                                            per_passage=1)
+            if overall_extracts:
+                parts.append(AnswerPart(heading=HEADING_GUIDANCE, extracts=tuple(overall_extracts)))
             for n, (facet, hits) in enumerate(zip(chosen, results[1:], strict=True), start=1):
                 facet_q = Query.parse(facet.query)
                 extracts = self._select(builder, facet_q, hits, used, sims[:, n],
-                                        max_extracts=self.options.case_extracts_per_facet, max_words=90, per_passage=1)
+                                        max_extracts=self.options.case_extracts_per_facet, max_words=110, per_passage=1)
                 if extracts:
                     parts.append(AnswerPart(heading=facet.heading, extracts=tuple(extracts)))
         elif not abstain:
@@ -154,7 +163,7 @@ class Composer:
             urgent=urgent_part,
             citations=tuple(builder.citations),
             abstained=abstain,
-            notices=tuple(notices) + ((NOTICE_NOT_COVERED,) if abstain else ()),
+            notices=tuple(notices) + ((NOTICE_NOT_COVERED_BEYOND_NOW,) if abstain else ()),
             facets=tuple(f.name for f in facets),
             timings_ms=timings,
         )
@@ -165,17 +174,25 @@ class Composer:
         voice = [f for f in facets if f.name == "child-voice"]
         return (specific[: self.options.case_facets - 1] + voice)[: self.options.case_facets]
 
+    def uncovered_terms(self, q: Query) -> list[str]:
+        """Topic words of the question that the sources never use (and that are not
+        practitioners' shorthand we translate, nor informal chat)."""
+        known = known_tokens()
+        return [
+            t for t in dict.fromkeys(q.tokens)
+            if q.weights.get(t, 1.0) == 1.0 and self.index.bm25.idf(t) == 0.0 and t not in known
+            and t not in CHAT_STEMS and len(t) >= 3 and not any(c.isdigit() for c in t)
+        ]
+
     def _weak_evidence(self, q: Query, hits: list[Hit]) -> bool:
+        """Decline when the best passage is far from the question, or when the question's
+        topic is a word the sources never use and the match is only middling."""
         if not hits:
             return True
-        top = hits[0]
-        if top.similarity >= ABSTAIN_SIMILARITY:
-            return False
-        # A strong exact-word match can carry a question the embedding ranks low (names,
-        # phone numbers, acronyms), but only with rare words the passage really contains.
-        words = set(lexical_tokens(top.passage.text)) & {t for t in q.tokens if q.weights.get(t, 1.0) == 1.0}
-        idf = sum(self.index.bm25.idf(t) for t in words)
-        return idf < ABSTAIN_LEXICAL_IDF or top.similarity < ABSTAIN_SIMILARITY - 0.12
+        similarity = hits[0].similarity
+        if similarity < ABSTAIN_SIMILARITY:
+            return True
+        return bool(self.uncovered_terms(q)) and similarity < ABSTAIN_SIMILARITY_UNCOVERED
 
     def _select(
         self, builder: _Builder, q: Query, hits: list[Hit], used: set[str], sims: np.ndarray, *, max_extracts: int,
@@ -191,6 +208,8 @@ class Composer:
                 continue
             for row in self.index.sentences_of.get(passage.id, []):
                 _, a, b = self.index.sentence_spans[row]
+                if builder.repeats(passage.text[a:b]) or echoes(passage.text[a:b], q.text):
+                    continue
                 lexical = min(self._sentence_score(passage.text[a:b], query_terms), 8.0)
                 score = float(sims[row]) + 0.01 * lexical - 0.015 * rank
                 candidates.append((score, rank, passage, (a, b)))
@@ -212,6 +231,12 @@ class Composer:
             picked.append((score, rank, passage, span))
             per[passage.id] = per.get(passage.id, 0) + 1
             words += n_words
+        kept = []
+        for candidate in picked:
+            if not any(_near_duplicate(candidate[2].text[candidate[3][0]:candidate[3][1]],
+                                       k[2].text[k[3][0]:k[3][1]]) for k in kept):
+                kept.append(candidate)
+        picked = kept
         for _, _, passage, _ in picked:
             used.add(passage.id)
         picked.sort(key=lambda c: (c[1], c[3][0]))
@@ -241,6 +266,8 @@ class Composer:
             items = [(i, s) for i, s, _ in items][: self.options.case_checklist]
         out = []
         for item, score in items:
+            if item.text.rstrip().endswith(":") or any(_near_duplicate(item.text, e.text) for e in out):
+                continue
             passage = self.index.by_id[item.passage_id]
             out.append(builder.extract(passage, (item.start, item.end), score))
         return out
@@ -270,7 +297,7 @@ class Composer:
                 spans = []
                 for span in guidance_spans(hit.passage.text, hit.passage.section):
                     sentence = hit.passage.text[span[0] : span[1]]
-                    score = self._sentence_score(sentence, terms) + (3.0 if PHONE.search(sentence) else 0.0)
+                    score = self._sentence_score(sentence, terms) + (4.0 if PHONE.search(sentence) else 0.0)
                     if score >= 4.0:
                         spans.append(span)
                 if spans:
@@ -282,6 +309,30 @@ class Composer:
         return out
 
 
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+
+
+def _near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
+    """The same checklist question as printed by two protocols, or twice by one."""
+    ta, tb = _trigrams(a), _trigrams(b)
+    return bool(ta and tb) and len(ta & tb) >= threshold * min(len(ta), len(tb))
+
+
+def echoes(sentence: str, question: str) -> bool:
+    """A sentence the user's own text repeats (a case study quoted from the sources is not
+    guidance about itself)."""
+    ts = _trigrams(sentence)
+    return len(ts) >= 3 and len(ts & _trigrams(question)) >= 0.6 * len(ts)
+
+
+def facet_context(facet: Facet, text: str) -> str:
+    """The sentences of a case description that mention a facet."""
+    sentences = [s for s in re.split(r"(?<=[.?!\n])\s+", text) if facet.matches(s)]
+    return " ".join(sentences)[:400]
+
+
 class _Builder:
     """Numbers citations in order of first use and makes verified extracts."""
 
@@ -289,12 +340,17 @@ class _Builder:
         self.index = index
         self.citations: list[Citation] = []
         self._numbers: dict[str, int] = {}
+        self._texts: list[str] = []
+
+    def repeats(self, text: str) -> bool:
+        return any(_near_duplicate(text, e) for e in self._texts)
 
     def extract(self, passage: Passage, span: tuple[int, int], score: float) -> Extract:
         if passage.id not in self._numbers:
             self._numbers[passage.id] = len(self.citations) + 1
             self.citations.append(Citation(n=self._numbers[passage.id], passage=passage))
         start, end = span
+        self._texts.append(passage.text[start:end])
         return Extract(
             text=passage.text[start:end], citation=self._numbers[passage.id], passage_id=passage.id,
             start=start, end=end, score=round(float(score), 4),

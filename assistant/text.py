@@ -72,7 +72,20 @@ STOPWORDS = frozenset(
     same she should so some such than that the their theirs them themselves then there these they
     this those through to too under until up very was we were what when where which while who whom
     why will with would you your yours yourself yourselves also may might must shall us im ive dont
-    got get gets getting whats thats theres""".split()
+    got get gets getting whats thats theres don can won isn aren doesn didn couldn shouldn wouldn wasn
+    weren hasn haven hadn ain cant wont didnt isnt doesnt wasnt""".split()
+)
+
+# Informal words of a typed question that carry no topic: they are never a sign that the
+# sources lack the subject of the question.
+CHAT_WORDS = frozenset(
+    """stuff thing things bit lot lots basically honestly really roughly pretty quite actually literally
+    just ok okay pls please thanks cheers hi hello anyone someone somebody nobody everyone tomorrow today
+    tonight yesterday morning afternoon evening night week weeks wks month months year years yr yrs yo
+    monday tuesday wednesday thursday friday saturday sunday mon tue wed thu thur thurs fri sat sun
+    next last ago soon now yet still already apart barely mostly mainly sure unsure think thought know
+    knew want wanted need needs needed tell told say said ask asked sent send sending mine yours ours
+    guy guys lady man woman bloke boy girl kid kids ballpark slide""".split()
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[’'][a-z]+)?")
@@ -99,4 +112,5 @@ def stem(word: str) -> str:
 def lexical_tokens(text: str) -> list[str]:
     """Lower-cased, punctuation-free, stop-word-free, lightly stemmed tokens for BM25."""
     text = text.lower().replace("/", " ").replace("-", " ")
-    return [stem(t) for t in _TOKEN.findall(text) if t not in STOPWORDS and len(t) > 1]
+    tokens = (re.sub(r"[’']\w+$", "", t) for t in _TOKEN.findall(text))  # she's -> she, don't -> don
+    return [stem(t) for t in tokens if t not in STOPWORDS and len(t) > 1]

@@ -33,3 +33,11 @@ def expansions(query: str, path: Path = VOCABULARY_FILE) -> list[str]:
         if pattern.search(query):
             out.extend(v for v in values if v.lower() not in query.lower() and v not in out)
     return out
+
+
+@lru_cache(maxsize=4)
+def known_tokens(path: Path = VOCABULARY_FILE) -> frozenset[str]:
+    """Lexical tokens of the vocabulary's keys: practitioners' words we know how to translate."""
+    from assistant.text import lexical_tokens
+
+    return frozenset(t for key in load_vocabulary(path) for t in lexical_tokens(key))

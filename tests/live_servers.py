@@ -43,17 +43,18 @@ def wait_for(url: str, timeout: float, ok=lambda r: r.status_code == 200, proces
 
 
 @contextmanager
-def api_in_thread(app, port: int | None = None):
-    """Serve a FastAPI app with uvicorn in a daemon thread; yields its base URL."""
+def api_in_thread(app, status: str = "ready"):
+    """Serve a FastAPI app with uvicorn in a daemon thread until its health reports `status`;
+    yields its base URL."""
     import uvicorn
 
-    port = port or free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{base}/api/health", 30, ok=lambda r: r.json().get("status") == "ready")
+        wait_for(f"{base}/api/health", 30, ok=lambda r: r.json().get("status") == status)
         yield base
     finally:
         server.should_exit = True

@@ -105,14 +105,15 @@ class Service:
 
         log.info("no index yet: building it from %s", self.settings.corpus_dir)
         location = self.assistant.catalog.location
-        try:
-            run_ingest([self.settings.corpus_dir], location, embedder=self.assistant.embedder,
-                       progress=self._on_progress)
-        except IndexLockedError:
-            # Another process (`hha ingest`) is building it: wait for its pointer.
-            self.progress = {"stage": "another process is building the index", "done": 0, "total": 0}
-            while self.assistant.catalog.current_id() is None:
-                time.sleep(2)
+        while True:
+            try:
+                run_ingest([self.settings.corpus_dir], location, embedder=self.assistant.embedder,
+                           progress=self._on_progress)
+                return
+            except IndexLockedError:
+                # Another process (`hha ingest`) is writing: when it is done, ours is a no-op.
+                self.progress = {"stage": "waiting for another process building the index", "done": 0, "total": 0}
+                time.sleep(1)
 
     def _on_progress(self, stage: str, done: int, total: int) -> None:
         self.progress = {"stage": stage, "done": done, "total": total}

@@ -66,7 +66,7 @@ def _lines(text: str) -> str:
 
 
 def highlight(text: str, spans: list[dict]) -> str:
-    """A passage as inert Markdown, its quoted spans in bold, line by line."""
+    """A passage as inert Markdown, its quoted spans highlighted (bold, on a tint), line by line."""
     marks = sorted((s["start"], s["end"]) for s in spans)
     out: list[str] = []
     offset = 0
@@ -84,7 +84,7 @@ def highlight(text: str, spans: list[dict]) -> str:
             if core:
                 lead = segment[: len(segment) - len(segment.lstrip())]
                 trail = segment[len(segment.rstrip()) :]
-                pieces.append(f"{lead}**{escape(core)}**{trail}")
+                pieces.append(f"{lead}:orange-background[**{escape(core)}**]{trail}")
             cursor = b
         pieces.append(escape(text[cursor:end]))
         if "".join(pieces).strip():
@@ -205,7 +205,7 @@ def _passage_in_context(settings: Settings, build: str | None, c: dict) -> None:
             after = passages[i + 1] if i + 1 < len(passages) else None
     except ServiceError:
         pass
-    st.caption(f"Area: {escape(c['area'])}. The quoted sentences are in bold.")
+    st.caption(f"Area: {escape(c['area'])}. The quoted sentences are highlighted.")
     if before:
         st.caption(escape(_clip(before["text"], 320, tail=True)))
     st.markdown(highlight(c["passage_text"], c.get("quoted", [])))

@@ -1,0 +1,73 @@
+"""Small measuring tools for the benchmarks: percentiles, timing loops, resident memory.
+Pure Python except `rss_mb`, which asks psutil."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latencies in milliseconds."""
+
+    n: int
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    max: float
+
+    @classmethod
+    def of(cls, ms: Sequence[float]) -> Latency:
+        if not ms:
+            return cls(0, math.nan, math.nan, math.nan, math.nan, math.nan)
+        return cls(len(ms), percentile(ms, 50), percentile(ms, 95), percentile(ms, 99), sum(ms) / len(ms), max(ms))
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def time_calls(fn: Callable[[object], object], inputs: Sequence, runs: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of `runs` calls of fn, cycling through `inputs`, after `warmup` untimed calls."""
+    for i in range(warmup):
+        fn(inputs[i % len(inputs)])
+    out = []
+    for i in range(runs):
+        started = time.perf_counter()
+        fn(inputs[i % len(inputs)])
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def rss_mb(pid: int | None = None, children: bool = False) -> float:
+    """Resident memory of a process (and optionally its children), in MB."""
+    import os
+
+    import psutil
+
+    process = psutil.Process(pid or os.getpid())
+    total = process.memory_info().rss
+    if children:
+        for child in process.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+    return total / 1e6
+
+
+def ratio(value: float, reference: float) -> float:
+    return value / reference if reference else math.nan

@@ -1,0 +1,125 @@
+"""Answers on the real corpus: every sentence verbatim from the passage it cites, the area's
+own referral route first when a child may be at risk now, cases decomposed by facet."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.errors import BadQuestionError, UnknownAreaError
+from assistant.render import to_markdown
+from evals.dataset import load_cases, load_questions
+
+BEDS = "Bedford Borough, Central Bedfordshire and Luton"
+STAFFS = "Staffordshire and Stoke-on-Trent"
+
+
+def assert_verbatim(answer, index):
+    cited = {c.n: c.passage for c in answer.citations}
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for e in answer.all_extracts():
+        passage = index.by_id[e.passage_id]
+        assert cited[e.citation].id == passage.id
+        assert passage.text[e.start : e.end] == e.text
+        assert e.text.strip() == e.text and e.text
+
+
+def test_every_sentence_of_many_answers_is_verbatim_in_its_cited_passage(corpus_assistant):
+    index = corpus_assistant.index
+    checked = 0
+    for q in load_questions():
+        answer = corpus_assistant.answer(q.question, area=q.area)
+        assert_verbatim(answer, index)
+        checked += len(answer.all_extracts())
+    for case in load_cases():
+        answer = corpus_assistant.answer(case.vignette, area=case.area)
+        assert_verbatim(answer, index)
+        checked += len(answer.all_extracts())
+    assert checked > 1000
+
+
+def test_question_answer_is_focused_and_cited(corpus_assistant):
+    answer = corpus_assistant.answer("can I share info about my client with children's services without consent?")
+    assert not answer.abstained and answer.parts[0].heading == "Guidance that applies"
+    text = " ".join(e.text for e in answer.all_extracts())
+    assert "takes precedence over confidentiality" in text
+    assert 40 <= len(text.split()) <= 450
+    md = to_markdown(answer)
+    assert "**Sources**" in md and re.search(r"\[\d+\]", md)
+
+
+def test_case_is_decomposed_into_facets(corpus_assistant):
+    imran = next(c for c in load_cases() if c.id == "case-imran")
+    answer = corpus_assistant.answer(imran.vignette)
+    headings = [p.heading for p in answer.parts]
+    assert {"The parent's drug or alcohol use", "Partners and fathers"} <= set(headings)
+    assert len(headings) >= 3 and answer.checklist
+    assert len({c.passage.doc_id for c in answer.citations}) >= 3
+
+
+def test_child_at_risk_now_gets_the_users_own_referral_route_first(corpus_assistant):
+    answer = corpus_assistant.answer("toddler has swallowed some of dad's methadone, I'm at the house in Dunstable")
+    assert answer.area == BEDS  # Dunstable is in Central Bedfordshire
+    assert answer.urgent is not None and answer.notices[0].startswith("If a child is in immediate danger")
+    urgent_text = " ".join(e.text for e in answer.urgent.extracts)
+    assert "0300 300 8123" in urgent_text  # the Emergency Duty Team
+    assert "MASH" in urgent_text
+    cited = {c.n: c.passage for c in answer.citations}
+    assert all(cited[e.citation].area == BEDS for e in answer.urgent.extracts)
+    md = to_markdown(answer)
+    assert md.index("What to do now") < md.index("Questions to explore")
+
+
+def test_unknown_area_says_local_procedures_apply_and_labels_each_area(corpus_assistant):
+    answer = corpus_assistant.answer("the kids have been left home alone all night, mum is off her face")
+    assert answer.area is None and answer.urgent is not None
+    assert "Your area is not set" in answer.urgent.note
+    areas = {next(c.passage for c in answer.citations if c.n == e.citation).area for e in answer.urgent.extracts}
+    assert BEDS in areas  # every area's route, each labelled by its document title
+
+
+def test_another_areas_contacts_are_never_presented_as_the_users_own(corpus_assistant):
+    answer = corpus_assistant.answer("child disclosed dad hit her last night and she's scared to go home", area=STAFFS)
+    assert answer.urgent is not None
+    cited = {c.n: c.passage for c in answer.citations}
+    assert all(cited[e.citation].area == STAFFS for e in answer.urgent.extracts)
+    assert "0300 300 8123" not in " ".join(e.text for e in answer.urgent.extracts)
+
+
+def test_out_of_scope_is_declined_with_nearest_topics(corpus_assistant):
+    answer = corpus_assistant.answer("what is the legal drink-drive limit in Scotland?")
+    assert answer.abstained and not answer.parts and not answer.citations
+    assert answer.nearest_topics
+    assert "do not cover" in to_markdown(answer)
+
+
+def test_bad_questions_and_areas(corpus_assistant):
+    with pytest.raises(BadQuestionError):
+        corpus_assistant.answer("   ")
+    with pytest.raises(BadQuestionError):
+        corpus_assistant.answer("x" * 4001)
+    with pytest.raises(UnknownAreaError) as info:
+        corpus_assistant.answer("what about storage?", area="Atlantis")
+    assert BEDS in info.value.known
+
+
+def test_rendered_answers_carry_no_active_content():
+    from assistant.records import Answer, AnswerPart, Citation, Extract, Passage
+
+    text = 'See ![x](http://evil.example/i.png) and <script>alert(1)</script> or [click](http://evil.example)'
+    passage = Passage(id="p1", doc_id="d", title="T [x](y)", area="A", section=("S",), paragraph=None, page=1,
+                      order=0, text=text)
+    extract = Extract(text=text, citation=1, passage_id="p1", start=0, end=len(text))
+    answer = Answer(question="q", area=None, parts=(AnswerPart("Guidance that applies", (extract,)),), checklist=(),
+                    urgent=None, citations=(Citation(1, passage),), abstained=False)
+    md = to_markdown(answer)
+    assert "<script>" not in md and "![" not in md and "](" not in md
+
+
+def test_langchain_retriever_plugs_into_chains(corpus_assistant):
+    from assistant.langchain import GuidanceRetriever
+
+    docs = GuidanceRetriever(assistant=corpus_assistant, k=3).invoke("how should foster carers handle contact?")
+    assert len(docs) == 3
+    assert all(d.metadata["citation"] and d.page_content for d in docs)

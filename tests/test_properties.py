@@ -1,0 +1,224 @@
+"""Property-based tests of the pure stages: cleaning, page splitting, structure, passages and
+sentence selection. Generated documents mix prose, bullets (with the glyphs extraction
+leaves), numbered paragraphs, headings, markdown, footnote marks and page marks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from assistant.records import Document
+from assistant.text import guidance_spans, sentence_spans
+from ingest.clean import BULLET_CHARS, Page, clean_page_text, drop_repeated_margins, split_text_pages
+from ingest.passages import MAX_PASSAGE_TOKENS, MIN_PASSAGE_WORDS, MODEL_WINDOW, build_passages, embedding_text
+from ingest.structure import structure
+
+DOC = Document(id="doc", title="Working with parents (test)", publisher="p", area="Testshire", scope="local",
+               date="2024", audience="a", kind="local protocol", summary="s", source_file="doc.txt", sha256="0")
+
+WORDS = ("parent", "child", "children", "drug", "alcohol", "misuse", "assessment", "referral", "social", "care",
+         "worker", "safe", "home", "methadone", "school", "health", "visit", "risk", "services", "should", "must",
+         "consider", "the", "a", "of", "and", "to", "in", "is", "e.g.", "i.e.", "Dr.", "No.", "9.2", "MASH",
+         "01234", "718700", "www.example.org", "(see", "below)", "over-", "arching", "problem3", "Luton", "Stoke")
+
+word = st.sampled_from(WORDS) | st.from_regex(r"[A-Za-z]{1,12}", fullmatch=True)
+end = st.sampled_from([".", "?", "!", ":", ";", "", ".”", ")."])
+
+
+@st.composite
+def sentence(draw) -> str:
+    words = draw(st.lists(word, min_size=1, max_size=30))
+    words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words) + draw(end)
+
+
+@st.composite
+def line(draw) -> str:
+    kind = draw(st.sampled_from(["para", "para", "para", "bullet", "heading", "numbered", "markdown", "blank",
+                                 "page-number", "footnote", "lone-bullet", "indented"]))
+    if kind == "bullet":
+        glyph = draw(st.sampled_from(list(BULLET_CHARS) + ["-", "*", "o "]))
+        return f"{glyph} {draw(sentence())}"
+    if kind == "heading":
+        return " ".join(draw(st.lists(word, min_size=1, max_size=8))).title()
+    if kind == "numbered":
+        number = ".".join(str(n) for n in draw(st.lists(st.integers(1, 12), min_size=1, max_size=3)))
+        return f"{number} {draw(sentence())}"
+    if kind == "markdown":
+        return f"**{draw(sentence())}** [link text](#anchor) ## {draw(word)}"
+    if kind == "blank":
+        return ""
+    if kind == "page-number":
+        return str(draw(st.integers(1, 300)))
+    if kind == "footnote":
+        return f"¹ {draw(sentence())} (2017) https://example.org/ref"
+    if kind == "lone-bullet":
+        return draw(st.sampled_from(["•", "• •", "�", "- -"]))
+    if kind == "indented":
+        return f" {draw(sentence())}"
+    return " ".join(draw(st.lists(sentence(), min_size=1, max_size=8)))
+
+
+documents = st.lists(line(), min_size=1, max_size=60).map("\n".join)
+# Anything at all, including control characters, lone surrogates excluded (not valid text).
+any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=2000)
+
+# Bounded runs, no example database written into the repository.
+FAST = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+SLOWER = settings(max_examples=60, deadline=None, database=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+CLOSING = "”’\"')]"
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# -- cleaning and pages --------------------------------------------------------------------------
+
+
+@FAST
+@given(st.one_of(documents, any_text))
+def test_cleaning_never_fails_and_leaves_plain_lines(text):
+    cleaned = clean_page_text(text)
+    assert "\r" not in cleaned and "\t" not in cleaned and "\u00a0" not in cleaned
+    assert all(line == line.rstrip() for line in cleaned.split("\n"))
+
+
+@FAST
+@given(st.one_of(documents, any_text))
+def test_page_splitting_keeps_every_word_in_order(text):
+    pages = split_text_pages(text)
+    assert pages
+    numbers = [p.number for p in pages]
+    assert numbers == [None] or numbers == list(range(1, len(pages) + 1))
+    assert _words(" ".join(p.text for p in pages)) == _words(text.replace("\u00a0", " "))
+
+
+@SLOWER
+@given(st.lists(documents, min_size=1, max_size=8))
+def test_dropping_margins_only_removes_whole_lines(texts):
+    pages = [Page(n + 1, t) for n, t in enumerate(texts)]
+    out = drop_repeated_margins(pages)
+    assert [p.number for p in out] == [p.number for p in pages]
+    for before, after in zip(pages, out, strict=True):
+        remaining = iter(before.text.split("\n"))
+        assert all(any(kept == line for line in remaining) for kept in after.text.split("\n") if kept)
+
+
+# -- structure and passages ----------------------------------------------------------------------
+
+
+def _blocks(text: str):
+    return structure([Page(None, clean_page_text(text))])
+
+
+@SLOWER
+@given(documents)
+def test_structure_gives_non_empty_blocks_of_known_kinds(text):
+    for block in _blocks(text):
+        assert block.text and block.text == block.text.strip()
+        assert block.kind in ("para", "bullet", "heading")
+
+
+@SLOWER
+@given(text=documents)
+def test_passages_fit_the_model_and_invent_no_words(text, token_counter):
+    blocks = _blocks(text)
+    passages, items = build_passages(blocks, DOC, token_counter)
+    # (Closing quotes after a full stop are compared loosely: see test_a_quoted_sentence_keeps_its_closing_quote.)
+    source_words = {w.rstrip(CLOSING) for b in blocks for w in _words(b.text)} | {"•", "◦"}
+    for p in passages:
+        assert token_counter(p.text) <= MAX_PASSAGE_TOKENS, p.text
+        assert token_counter(embedding_text(p, token_counter)) <= MODEL_WINDOW
+        assert {w.rstrip(CLOSING) for w in _words(p.text)} <= source_words
+        assert len(_words(p.text)) >= MIN_PASSAGE_WORDS
+    assert [p.order for p in passages] == list(range(len(passages)))
+    by_id = {p.id: p for p in passages}
+    for item in items:
+        assert by_id[item.passage_id].text[item.start : item.end] == item.text
+
+
+# The text of a paragraph that runs just over the passage limit is cut at sentence ends; when
+# the last piece is short (under MIN_PASSAGE_WORDS) and its neighbour is full, the piece is
+# dropped as a "fragment" - here, the instruction to call the police. Core change needed (see
+# the report): `_merge_small` must not drop content, only heading-only groups.
+LOST_TAIL = ("Heading\n\n" + " ".join(
+    ["Practitioners should always consider the impact of parental substance misuse on the child."] * 13
+    + ["Worker risk social assessment child school health referral worker referral."]
+    + ["Call the police now."]) + "\n")
+
+
+@pytest.mark.xfail(strict=True, reason="core: ingest.passages._merge_small drops the short tail of a split "
+                                       "paragraph (text lost); see the benchmarks/tests report")
+@SLOWER
+@example(text=LOST_TAIL)
+@given(text=documents)
+def test_no_text_is_lost_from_any_paragraph_long_enough_to_be_a_passage(text, token_counter):
+    """Every word of every non-heading block of at least MIN_PASSAGE_WORDS words is in a
+    passage (shorter fragments may be dropped as junk, by design)."""
+    blocks = _blocks(text)
+    passages, _ = build_passages(blocks, DOC, token_counter)
+    passage_words = {w for p in passages for w in _words(p.text)}
+    for block in blocks:
+        if block.kind != "heading" and len(_words(block.text)) >= MIN_PASSAGE_WORDS:
+            missing = set(_words(block.text)) - passage_words
+            assert not missing, f"lost {sorted(missing)[:8]} of {block.text[:80]!r}"
+
+
+@pytest.mark.xfail(strict=True, reason="core: passage ids are content hashes without position, so a section "
+                                       "repeated under the same heading collides; see the report")
+def test_a_section_repeated_verbatim_gets_distinct_passage_ids(token_counter):
+    """A document that repeats a section under the same heading (a checklist printed twice)
+    must not give two passages one id: Chroma rejects the whole build (DuplicateIDError)."""
+    para = "Practitioners should always consider the impact of parental substance misuse on the child and ask."
+    text = f"Contacts\n\n{para}\n\nOther\n\nSomething else entirely with many words in it so it is a passage here.\n\n" \
+           f"Contacts\n\n{para}\n"
+    passages, _ = build_passages(_blocks(text), DOC, token_counter)
+    ids = [p.id for p in passages]
+    assert len(ids) == len(set(ids))
+
+
+# -- sentences -----------------------------------------------------------------------------------
+
+
+def _check_spans(text: str, spans: list[tuple[int, int]]) -> None:
+    previous_end = 0
+    for a, b in spans:
+        assert previous_end <= a < b <= len(text)
+        assert text[a:b] == text[a:b].strip()
+        previous_end = b
+
+
+@FAST
+@given(st.one_of(documents, any_text))
+def test_sentence_spans_are_ordered_stripped_and_cover_every_word(text):
+    spans = sentence_spans(text)
+    _check_spans(text, spans)
+    # (A closing quote or bracket after a sentence's full stop is not kept: see the next test.)
+    covered = [w.rstrip(CLOSING) for w in _words(" ".join(text[a:b] for a, b in spans))]
+    assert covered == [w.rstrip(CLOSING) for w in _words(text) if w.rstrip(CLOSING)]
+
+
+@pytest.mark.xfail(strict=True, reason="core: assistant.text.sentence_spans cuts before the closing quote or "
+                                       "bracket that follows a full stop; see the report")
+def test_a_quoted_sentence_keeps_its_closing_quote():
+    text = "Ask the child: “Who looks after you when mum is poorly?” Then record what they say."
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Ask the child: “Who looks after you when mum is poorly?”", "Then record what they say."]
+
+
+@FAST
+@given(st.one_of(documents, any_text), st.lists(word, max_size=3).map(tuple))
+def test_guidance_spans_are_ordered_sentences_or_parts_of_them(text, headings):
+    spans = guidance_spans(text, headings)
+    _check_spans(text, spans)
+    sentences = sentence_spans(text)
+    for a, b in spans:
+        assert any(sa <= a and b <= sb for sa, sb in sentences)
+        assert not re.match(r"^[•◦] ", text[a:b])
