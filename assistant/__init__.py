@@ -37,7 +37,12 @@ def open_assistant(settings=None) -> Assistant:
     from assistant.settings import Settings
 
     settings = settings or Settings.from_env()
-    return Assistant(settings.store)
+    chat_model = None
+    if settings.llm_provider and settings.llm_model:
+        from assistant.llm import make_chat_model
+
+        chat_model = make_chat_model(settings.llm_provider, settings.llm_model, settings.llm_base_url)
+    return Assistant(settings.store, chat_model=chat_model)
 
 
 def _assistant() -> Assistant:

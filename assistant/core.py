@@ -13,9 +13,10 @@ from assistant.store import Catalog, StoreLocation
 
 
 class Assistant:
-    def __init__(self, location: StoreLocation, embedder: Embedder | None = None):
+    def __init__(self, location: StoreLocation, embedder: Embedder | None = None, chat_model=None):
         self.catalog = Catalog(location)
         self.embedder = embedder or Embedder()
+        self.chat_model = chat_model  # optional: a LangChain chat model on a local server
         self._lock = threading.Lock()
         self._stamp: str | None = None
         self._state: tuple[Index, Retriever, object] | None = None
@@ -40,8 +41,15 @@ class Assistant:
     def index(self) -> Index:
         return self._current()[0]
 
-    def answer(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Answer:
-        return self._current()[2].answer(question, area=area, role=role)
+    def answer(
+        self, question: str, *, area: str | None = None, role: str = "practitioner", mode: str = "extractive"
+    ) -> Answer:
+        answer = self._current()[2].answer(question, area=area, role=role)
+        if mode == "llm" and self.chat_model is not None:
+            from assistant.llm import rewrite
+
+            return rewrite(answer, self.chat_model)
+        return answer
 
     def search(self, query: str, *, area: str | None = None, k: int = 8) -> list[Hit]:
         from assistant.compose import validate_question

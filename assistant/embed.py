@@ -57,6 +57,10 @@ class Embedder:
     def _model(self):
         _offline()
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
 
         model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         return model

@@ -156,6 +156,19 @@ class Extract:
 
 
 @dataclass(frozen=True)
+class ProseSentence:
+    """A sentence written by the optional language model, kept only because the passages it
+    cites support it (see assistant.llm)."""
+
+    text: str
+    citations: tuple[int, ...]
+    support: float
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "citations": list(self.citations), "support": self.support}
+
+
+@dataclass(frozen=True)
 class AnswerPart:
     heading: str
     extracts: tuple[Extract, ...]
@@ -183,6 +196,7 @@ class Answer:
     facets: tuple[str, ...] = ()
     mode: str = "extractive"
     timings_ms: dict = field(default_factory=dict)
+    prose: tuple[ProseSentence, ...] = ()
 
     def all_extracts(self) -> list[Extract]:
         out: list[Extract] = []
@@ -207,4 +221,5 @@ class Answer:
             "nearest_topics": list(self.nearest_topics),
             "facets": list(self.facets),
             "timings_ms": self.timings_ms,
+            "prose": [s.to_dict() for s in self.prose],
         }

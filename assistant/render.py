@@ -51,6 +51,9 @@ def to_markdown(answer: Answer, *, sources: bool = True) -> str:
             lines += [f"> **{notice}**", ""]
     if answer.urgent:
         lines += _part(answer.urgent)
+    if answer.prose:
+        lines += ["**In short** _(rewritten by a local language model; each sentence checked against its sources)_", ""]
+        lines += [" ".join(f"{escape(s.text)} [{', '.join(map(str, s.citations))}]" for s in answer.prose), ""]
     for part in answer.parts:
         lines += _part(part)
     if answer.checklist:

@@ -82,3 +82,17 @@ def process(args: list[str], env: dict | None = None, log: Path | None = None):
 
 
 PYTHON = sys.executable
+
+
+def tiny_corpus(folder: Path) -> Path:
+    """A one-document corpus that ingests in a second or two."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "storage-note.txt").write_text(
+        "Safe storage of medication\n\n"
+        "Parents on a substitute prescription such as methadone must keep it in a locked box out of the reach "
+        "of children. Ask where the medication is stored and whether the children know where it is kept.\n\n"
+        "Talking to children\n\n"
+        "Practitioners should see and speak to each child on their own about what life at home is like.\n",
+        encoding="utf-8",
+    )
+    return folder

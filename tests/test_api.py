@@ -9,6 +9,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from live_servers import tiny_corpus
 
 from assistant.settings import Settings
 
@@ -284,16 +285,7 @@ def test_builds_a_missing_index_in_the_background(tmp_path, embedder):
     from assistant.store import Catalog, StoreLocation
     from ui.api import create_app
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "storage-note.txt").write_text(
-        "Safe storage of medication\n\n"
-        "Parents on a substitute prescription such as methadone must keep it in a locked box out of the reach "
-        "of children. Ask where the medication is stored and whether the children know where it is kept.\n\n"
-        "Talking to children\n\n"
-        "Practitioners should see and speak to each child on their own about what life at home is like.\n",
-        encoding="utf-8",
-    )
+    corpus = tiny_corpus(tmp_path / "corpus")
     location = StoreLocation(tmp_path / "data")
     settings = Settings(data_dir=location.data_dir, corpus_dir=corpus)
     lock = Catalog(location).write_lock()

@@ -8,7 +8,7 @@ import json
 from datetime import date
 
 import pytest
-from live_servers import ROOT, api_in_thread, free_port, wait_for
+from live_servers import ROOT, api_in_thread, free_port, tiny_corpus, wait_for
 
 from assistant.settings import Settings
 
@@ -167,9 +167,7 @@ def test_an_index_being_built_is_shown_with_progress(monkeypatch, tmp_path, embe
     from assistant.store import Catalog, StoreLocation
     from ui.api import create_app
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "note.txt").write_text("Safe storage\n\nMethadone must be kept in a locked box away from children.\n")
+    corpus = tiny_corpus(tmp_path / "corpus")
     location = StoreLocation(tmp_path / "data")
     app = create_app(Settings(data_dir=location.data_dir, corpus_dir=corpus), Assistant(location, embedder=embedder))
     lock = Catalog(location).write_lock()

@@ -144,6 +144,10 @@ def _alarm(signum, frame):
 def _worker_init() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     signal.signal(signal.SIGALRM, _alarm)
+    # pypdf prints a line for every oddity of a damaged file; the outcomes say what matters.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
 
 
 _counter = None

@@ -20,6 +20,7 @@ import traceback
 import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -78,9 +79,7 @@ class Service:
                 return
             self._started = True
             if self.assistant is None:
-                from assistant.core import Assistant
-
-                self.assistant = Assistant(self.settings.store)
+                self.assistant = _open_assistant(self.settings)
             missing = self.assistant.catalog.current_id() is None
             self.status = "building" if missing else "loading"
         threading.Thread(target=self._prepare, args=(missing,), name="hha-prepare", daemon=True).start()
@@ -94,9 +93,11 @@ class Service:
             _ = self.assistant.index
             self.status = "ready"
         except Exception as exc:  # noqa: BLE001 - reported by /api/health, never raised into a request
-            self.problem = str(exc) if isinstance(exc, AssistantError) else f"{type(exc).__name__} while preparing"
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.problem = (str(exc) if isinstance(exc, AssistantError)
+                            else f"{type(exc).__name__} at {Path(where.filename).name}:{where.lineno} (see the service log)")
             self.status = "failed"
-            log.error("preparing the index failed: %s", self.problem)
+            log.error("preparing the index failed: %s", self.problem, exc_info=not isinstance(exc, AssistantError))
         finally:
             self._settled.set()
 
@@ -132,6 +133,19 @@ class Service:
         return self.assistant
 
 
+def _open_assistant(settings: Settings):
+    """The assistant the settings describe; without the optional chat model if it cannot be had."""
+    import assistant
+
+    try:
+        return assistant.open_assistant(settings)
+    except ModelUnavailableError as exc:
+        log.warning("the optional language model is off: %s", exc)
+        from assistant.core import Assistant
+
+        return Assistant(settings.store)
+
+
 def get_service(request: Request) -> Service:
     return request.app.state.service
 
@@ -162,7 +176,11 @@ class AskRequest(BaseModel):
                           description="A question or a case description (no names or identifying details).")
     area: str | None = Field(default=None, max_length=200, description="Your area, one of GET /api/documents areas.")
     role: Role = "practitioner"
-    mode: Literal["extractive"] = Field(default="extractive", description="Answers quote the sources verbatim.")
+    mode: Literal["extractive", "llm"] = Field(
+        default="extractive",
+        description="extractive: the sources' own sentences. llm: also a short summary by the local language model, "
+                    "each sentence checked against its sources (only when the service has one; see /api/health).",
+    )
 
 
 class SearchRequest(BaseModel):
@@ -211,7 +229,7 @@ def ask(body: AskRequest, service: ServiceDep) -> dict:
 
     assistant = service.ready_assistant()
     with service.lock:
-        answer = assistant.answer(body.question, area=body.area or None, role=body.role)
+        answer = assistant.answer(body.question, area=body.area or None, role=body.role, mode=body.mode)
         hits = assistant.search(body.question, area=body.area or None, k=20) if body.role == "trainer" else None
     data = _with_quotes(answer)
     if hits is not None:
@@ -292,7 +310,8 @@ def health(service: ServiceDep) -> dict:
         return {"status": service.status}
     index = service.assistant.index
     return {"status": "ready", "build": index.record.get("build"), "built_at": index.record.get("built_at"),
-            "documents": len(index.documents), "passages": len(index.passages), "areas": index.areas}
+            "documents": len(index.documents), "passages": len(index.passages), "areas": index.areas,
+            "modes": ["extractive", "llm"] if getattr(service.assistant, "chat_model", None) else ["extractive"]}
 
 
 # -- errors: clear, and never the question back ---------------------------------------------------

@@ -113,7 +113,7 @@ def _clip(text: str, n: int, tail: bool = False) -> str:
 # -- pieces of the page ---------------------------------------------------------------------------------
 
 
-def _sidebar(areas: list[str]) -> tuple[str | None, str]:
+def _sidebar(areas: list[str], modes: list[str]) -> tuple[str | None, str, str]:
     state = st.session_state
     with st.sidebar:
         st.header("Your setting")
@@ -125,10 +125,14 @@ def _sidebar(areas: list[str]) -> tuple[str | None, str]:
             help="Your own area's local procedures and contacts come first. Not set: each area's are shown, labelled.",
         )
         st.radio("Your role", list(ROLES), key="role_label", captions=ROLE_CAPTIONS)
+        if "llm" in modes:
+            st.toggle("Add a short summary by the local language model", key="llm",
+                      help="Each of its sentences is checked against the passages it cites; the quotes stay.")
         st.button("Clear conversation", on_click=_clear, icon=":material/delete:", width="stretch")
         st.caption("Questions are not stored. Clearing removes this conversation from the page.")
     area = None if state["area"] == NOT_SET else state["area"]
-    return area, ROLES[state["role_label"]]
+    mode = "llm" if "llm" in modes and state.get("llm") else "extractive"
+    return area, ROLES[state["role_label"]], mode
 
 
 def _clear() -> None:
@@ -283,7 +287,8 @@ def _history(settings: Settings, build: str | None, client: Client) -> None:
                 _answer(msg, settings, build, client)
 
 
-def _ask(prompt: str, area: str | None, role: str, settings: Settings, build: str | None, client: Client) -> None:
+def _ask(prompt: str, area: str | None, role: str, mode: str, settings: Settings, build: str | None,
+         client: Client) -> None:
     messages = st.session_state["messages"]
     messages.append({"role": "user", "text": prompt})
     with st.chat_message("user"):
@@ -291,7 +296,7 @@ def _ask(prompt: str, area: str | None, role: str, settings: Settings, build: st
     with st.chat_message("assistant"):
         try:
             with st.spinner("Finding the guidance that applies…"):
-                answer = client.ask(prompt, area=area, role=role)
+                answer = client.ask(prompt, area=area, role=role, mode=mode)
         except ServiceError as exc:
             messages.append({"role": "assistant", "error": exc.detail})
             st.error(exc.detail)
@@ -317,7 +322,7 @@ def main() -> None:
         problem = exc.detail + (". Start it with `hha serve`, or start both with `hha run`." if exc.status == 0 else "")
     ready = problem is None and health.get("status") == "ready"
 
-    area, role = _sidebar(documents["areas"])
+    area, role, mode = _sidebar(documents["areas"], health.get("modes", []))
     st.title("Hidden Harm guidance")
     st.caption("For practitioners working with families where parents misuse drugs or alcohol. Answers quote "
                "safeguarding protocols word for word, with sources. Do not enter names or identifying details.")
@@ -336,7 +341,7 @@ def main() -> None:
     _history(settings, health.get("build"), client)
     prompt = st.chat_input(PLACEHOLDER[role], max_chars=MAX_QUESTION_CHARS, disabled=not ready)
     if prompt and prompt.strip():
-        _ask(prompt, area, role, settings, health.get("build"), client)
+        _ask(prompt, area, role, mode, settings, health.get("build"), client)
 
 
 main()

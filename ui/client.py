@@ -49,8 +49,9 @@ class Client:
     def document(self, doc_id: str) -> dict:
         return self._call("GET", f"/api/documents/{doc_id}")
 
-    def ask(self, question: str, *, area: str | None = None, role: str = "practitioner") -> dict:
-        return self._call("POST", "/api/ask", json={"question": question, "area": area, "role": role})
+    def ask(self, question: str, *, area: str | None = None, role: str = "practitioner",
+            mode: str = "extractive") -> dict:
+        return self._call("POST", "/api/ask", json={"question": question, "area": area, "role": role, "mode": mode})
 
     def search(self, query: str, *, area: str | None = None, k: int = 8) -> dict:
         return self._call("POST", "/api/search", json={"query": query, "area": area, "k": k})

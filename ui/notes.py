@@ -51,9 +51,9 @@ def note_markdown(answer: dict, *, today: date | None = None) -> str:
 
 
 def _inline(md: str) -> str:
-    """Markdown inline text (escapes, **bold**) as reportlab paragraph markup."""
+    """Markdown inline text (escapes, **bold**, _italics_) as reportlab paragraph markup."""
     out: list[str] = []
-    bold = False
+    bold = italic = False
     i = 0
     while i < len(md):
         if md[i] == "\\" and i + 1 < len(md):
@@ -63,9 +63,15 @@ def _inline(md: str) -> str:
             out.append("</b>" if bold else "<b>")
             bold = not bold
             i += 2
+        elif md[i] == "_":  # source text has its underscores escaped: a bare one is our emphasis
+            out.append("</i>" if italic else "<i>")
+            italic = not italic
+            i += 1
         else:
             out.append(xml_escape(md[i]))
             i += 1
+    if italic:
+        out.append("</i>")
     if bold:
         out.append("</b>")
     return "".join(out)
