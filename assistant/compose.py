@@ -35,6 +35,15 @@ HEADING_GUIDANCE = "Guidance that applies"
 HEADING_CHECKLIST = "Questions to explore"
 HEADING_NOW = "What to do now"
 HEADING_SUPERVISION = "Questions a supervisor would ask"
+SUPERVISION_TOPICS = ("social work managers", "Analysis")
+# What a good supervisor checks a case summary for (Practice tip 2), as facet names.
+SUPERVISION_GAPS = (
+    ("substances", "what drugs or alcohol are used, how, and their effect on parenting"),
+    ("partners", "partners, fathers or other adults in the household"),
+    ("extended-family", "the extended family"),
+    ("child-voice", "the child's own experience (has the child been seen and spoken to?)"),
+    ("supervision", "a chronology or the history of referrals"),
+)
 
 NOTICE_DECIDE = "This guidance supports professional judgement; it does not make the decision."
 NOTICE_DANGER = "If a child is in immediate danger, call the police on 999."
@@ -147,6 +156,8 @@ class Composer:
                 parts.append(AnswerPart(heading=HEADING_GUIDANCE, extracts=tuple(extracts)))
 
         checklist = () if abstain else self._checklist(builder, q, vectors, chosen, area, role, case)
+        if role == "manager" and not abstain:
+            parts.insert(0, self._supervision(builder, q, vectors[0], text))
         notices = [NOTICE_DECIDE]
         if signals:
             notices.insert(0, NOTICE_DANGER)
@@ -249,6 +260,21 @@ class Composer:
         overlap = sum(self.index.bm25.idf(t) * w for t, w in query_terms.items() if t in tokens)
         return overlap / (len(tokens) ** 0.3)
 
+    def _supervision(self, builder: _Builder, q: Query, vector: np.ndarray, text: str) -> AnswerPart:
+        """For a manager: the questions the protocols ask of a case in supervision (the
+        managers' checklist and the analysis questions), and what the summary leaves out."""
+        by_id = {i.id: i for i in self.index.checklist}
+        nearest = self.index.build.query(vector[None, :], len(by_id), which="checklist")[0]
+        items = [
+            by_id[iid] for iid, _ in nearest
+            if iid in by_id and any(t.lower() in " ".join(by_id[iid].section).lower() for t in SUPERVISION_TOPICS)
+        ]
+        extracts = [builder.extract(self.index.by_id[i.passage_id], (i.start, i.end), 1.0) for i in items[:8]]
+        mentioned = {f.name for f in detect_facets(text)}
+        gaps = [label for name, label in SUPERVISION_GAPS if name not in mentioned]
+        note = f"The summary does not mention: {'; '.join(gaps)}." if gaps else None
+        return AnswerPart(heading=HEADING_SUPERVISION, extracts=tuple(extracts), note=note)
+
     def _checklist(self, builder, q: Query, vectors: np.ndarray, facets: list[Facet], area, role, case) -> list[Extract]:
         prefer = ("social work managers", "Analysis") if role == "manager" else ()
         if not case:
@@ -266,7 +292,7 @@ class Composer:
             items = [(i, s) for i, s, _ in items][: self.options.case_checklist]
         out = []
         for item, score in items:
-            if item.text.rstrip().endswith(":") or any(_near_duplicate(item.text, e.text) for e in out):
+            if item.text.rstrip().endswith(":") or builder.repeats(item.text):
                 continue
             passage = self.index.by_id[item.passage_id]
             out.append(builder.extract(passage, (item.start, item.end), score))

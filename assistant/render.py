@@ -20,13 +20,17 @@ def escape(text: str) -> str:
 
 
 def _grouped(extracts: tuple[Extract, ...]) -> list[tuple[str, int]]:
-    """Consecutive extracts from one passage read as one bullet."""
+    """Sentences that stand next to each other in one passage read as one bullet; separate
+    checklist questions stay separate."""
     out: list[tuple[str, int]] = []
+    previous: Extract | None = None
     for e in extracts:
-        if out and out[-1][1] == e.citation:
+        adjacent = previous is not None and previous.passage_id == e.passage_id and 0 <= e.start - previous.end <= 2
+        if out and adjacent:
             out[-1] = (f"{out[-1][0]} {escape(e.text)}", e.citation)
         else:
             out.append((escape(e.text), e.citation))
+        previous = e
     return out
 
 

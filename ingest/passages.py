@@ -241,7 +241,7 @@ def build_passages(
     return mark_twins(passages), items
 
 
-CHECKLIST_ITEM_MAX_WORDS = 60
+CHECKLIST_ITEM_MAX_WORDS = 80
 
 
 def checklist_spans(unit: Unit, start: int) -> list[tuple[int, int]]:
