@@ -215,7 +215,7 @@ class Composer:
         candidates: list[tuple[float, int, Passage, tuple[int, int]]] = []
         for rank, hit in enumerate(hits[:6]):
             passage = hit.passage
-            if passage.id in used:
+            if passage.id in used or is_illustration(passage):
                 continue
             for row in self.index.sentences_of.get(passage.id, []):
                 _, a, b = self.index.sentence_spans[row]
@@ -292,7 +292,7 @@ class Composer:
             items = [(i, s) for i, s, _ in items][: self.options.case_checklist]
         out = []
         for item, score in items:
-            if item.text.rstrip().endswith(":") or builder.repeats(item.text):
+            if item.text.rstrip().endswith(":") or any(_near_duplicate(item.text, e.text) for e in out):
                 continue
             passage = self.index.by_id[item.passage_id]
             out.append(builder.extract(passage, (item.start, item.end), score))
@@ -351,6 +351,14 @@ def echoes(sentence: str, question: str) -> bool:
     guidance about itself)."""
     ts = _trigrams(sentence)
     return len(ts) >= 3 and len(ts & _trigrams(question)) >= 0.6 * len(ts)
+
+
+_ILLUSTRATION = re.compile(r"^case study \d|\bsurvey\b|\bquestionnaire\b", re.I)
+
+
+def is_illustration(passage: Passage) -> bool:
+    """A case study or survey printed in a report illustrates; it is not guidance to quote."""
+    return any(_ILLUSTRATION.search(heading) for heading in passage.section)
 
 
 def facet_context(facet: Facet, text: str) -> str:

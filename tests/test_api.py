@@ -9,7 +9,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from live_servers import tiny_corpus
+from live_servers import free_port, tiny_corpus
 
 from assistant.settings import Settings
 
@@ -307,3 +307,15 @@ def test_builds_a_missing_index_in_the_background(tmp_path, embedder):
             assert any("locked box" in cited["passage_text"] for cited in body["citations"])
     finally:
         lock.__exit__(None, None, None)
+
+
+def test_a_store_that_cannot_be_opened_is_reported_not_raised(tmp_path):
+    from ui.api import create_app
+
+    settings = Settings(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=free_port())  # no server there
+    with TestClient(create_app(settings)) as c:
+        health = c.get("/api/health").json()
+        assert health["status"] == "failed" and "Chroma" in health["detail"]
+        response = c.post("/api/ask", json={"question": CANARY + " methadone"})
+        assert response.status_code == 503 and "not available" in response.json()["detail"]
+        assert CANARY not in response.text

@@ -69,6 +69,7 @@ def test_a_case_gets_a_cited_answer_in_a_real_browser(chat_url, corpus_assistant
             assert any(title in label for title in titles), label
             source.locator("summary").click()  # the passage in context, quoted sentences in bold
             expect(source.locator("strong").first).to_be_visible()
+            page.wait_for_timeout(600)  # let the expander finish opening
             page.screenshot(path=str(ARTIFACTS / "browser-answer.png"), full_page=True)
         finally:
             browser.close()

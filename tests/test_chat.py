@@ -236,3 +236,41 @@ def test_note_pdf_is_a_pdf_with_the_text():
     ):
         assert expected in text, expected
     assert "\\" not in text  # Markdown escapes undone
+
+
+# -- the chat's Markdown, without the framework -------------------------------------------------------
+
+
+def test_highlight_marks_the_quoted_spans_and_keeps_the_source_inert():
+    from ui.markup import highlight
+
+    text = "7. Health risks\n• Where are drugs stored? See [the box](http://x.example) <b>now</b>.\n    - Is it locked?"
+    start = text.index("Where")
+    end = text.index("?", start) + 1
+    assert highlight(text, [{"start": start, "end": end}]).split("  \n") == [
+        "7\\. Health risks",
+        "• :orange-background[**Where are drugs stored?**] See \\[the box\\](http://x.example) \\<b\\>now\\</b\\>.",
+        "\\- Is it locked?",
+    ]
+
+
+def test_highlight_across_lines_and_with_nothing_quoted():
+    from ui.markup import highlight
+
+    text = "First line ends\nand goes on. Other."
+    quoted = {"start": 6, "end": text.index(".") + 1}
+    assert highlight(text, [quoted]) == ("First :orange-background[**line ends**]  \n"
+                                         ":orange-background[**and goes on.**] Other.")
+    assert highlight(text, []) == "First line ends  \nand goes on. Other."
+
+
+def test_inert_lines_citation_label_and_sources():
+    from ui.markup import citation_label, clip, inert_lines, without_sources
+
+    assert inert_lines("1) one\n\n+ two\n===\n<img src=x>") == "1\\) one  \n\\+ two  \n\\===  \n\\<img src=x\\>"
+    citation = {"n": 3, "title": "Protocol [draft]", "section": "A › 2. Risks", "page": 7}
+    assert citation_label(citation) == "[3] Protocol \\[draft\\] — A › 2. Risks, p. 7"
+    assert citation_label({**citation, "section": "", "page": None}) == "[3] Protocol \\[draft\\] — whole document"
+    assert without_sources("**Guidance**\n\n- a [1]\n\n**Sources**\n\n1. T — S\n") == "**Guidance**\n\n- a [1]\n"
+    assert clip("one two three four", 9) == "one two …"
+    assert clip("one two three four", 9, tail=True) == "… four"

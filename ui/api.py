@@ -20,7 +20,6 @@ import traceback
 import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -78,9 +77,13 @@ class Service:
             if self._started:
                 return
             self._started = True
-            if self.assistant is None:
-                self.assistant = _open_assistant(self.settings)
-            missing = self.assistant.catalog.current_id() is None
+            try:
+                if self.assistant is None:
+                    self.assistant = _open_assistant(self.settings)
+                missing = self.assistant.catalog.current_id() is None
+            except Exception as exc:  # noqa: BLE001 - e.g. a Chroma server that is not there
+                self._fail(exc)
+                return
             self.status = "building" if missing else "loading"
         threading.Thread(target=self._prepare, args=(missing,), name="hha-prepare", daemon=True).start()
 
@@ -93,13 +96,16 @@ class Service:
             _ = self.assistant.index
             self.status = "ready"
         except Exception as exc:  # noqa: BLE001 - reported by /api/health, never raised into a request
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            self.problem = (str(exc) if isinstance(exc, AssistantError)
-                            else f"{type(exc).__name__} at {Path(where.filename).name}:{where.lineno} (see the service log)")
-            self.status = "failed"
-            log.error("preparing the index failed: %s", self.problem, exc_info=not isinstance(exc, AssistantError))
+            self._fail(exc)
         finally:
             self._settled.set()
+
+    def _fail(self, exc: Exception) -> None:
+        # Preparing involves no question, so the error may be shown and logged in full.
+        self.problem = str(exc) if isinstance(exc, AssistantError) else f"{type(exc).__name__}: {exc}"
+        self.status = "failed"
+        self._settled.set()
+        log.error("preparing the index failed: %s", self.problem, exc_info=not isinstance(exc, AssistantError))
 
     def _build(self) -> None:
         from ingest.pipeline import run_ingest

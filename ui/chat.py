@@ -9,7 +9,6 @@ written to disk: the conversation lives in this browser session until it is clea
 
 from __future__ import annotations
 
-import re
 import sys
 import uuid
 from pathlib import Path
@@ -22,6 +21,7 @@ import streamlit as st
 from assistant.render import escape
 from assistant.settings import Settings
 from ui.client import Client, ServiceError
+from ui.markup import citation_label, clip, highlight, inert_lines, without_sources
 from ui.notes import note_markdown, note_pdf
 
 NOT_SET = "Not set"
@@ -55,59 +55,6 @@ def _documents(url: str, token: str | None, build: str | None) -> dict:
 @st.cache_data(ttl=900, show_spinner=False, max_entries=32)
 def _document(url: str, token: str | None, build: str | None, doc_id: str) -> dict:
     return _client(url, token).document(doc_id)
-
-
-# -- pure formatting ----------------------------------------------------------------------------------
-
-
-def _lines(text: str) -> str:
-    """Plain text as inert Markdown, keeping its line breaks."""
-    return "  \n".join(escape(line) for line in text.splitlines() if line.strip())
-
-
-def highlight(text: str, spans: list[dict]) -> str:
-    """A passage as inert Markdown, its quoted spans highlighted (bold, on a tint), line by line."""
-    marks = sorted((s["start"], s["end"]) for s in spans)
-    out: list[str] = []
-    offset = 0
-    for line in text.split("\n"):
-        start, end = offset, offset + len(line)
-        offset = end + 1
-        pieces, cursor = [], start
-        for a, b in marks:
-            a, b = max(a, cursor), min(b, end)
-            if a >= b:
-                continue
-            pieces.append(escape(text[cursor:a]))
-            segment = text[a:b]
-            core = segment.strip()
-            if core:
-                lead = segment[: len(segment) - len(segment.lstrip())]
-                trail = segment[len(segment.rstrip()) :]
-                pieces.append(f"{lead}:orange-background[**{escape(core)}**]{trail}")
-            cursor = b
-        pieces.append(escape(text[cursor:end]))
-        if "".join(pieces).strip():
-            out.append("".join(pieces))
-    return "  \n".join(out)
-
-
-def citation_label(c: dict) -> str:
-    where = c.get("section") or "whole document"
-    page = f", p. {c['page']}" if c.get("page") is not None else ""
-    return f"[{c['n']}] " + escape(f"{c['title']} — {where}{page}")
-
-
-def without_sources(markdown: str) -> str:
-    """The answer without its closing source list: the chat shows each source as an expander."""
-    return re.split(r"\n\*\*Sources\*\*\n", markdown, maxsplit=1)[0]
-
-
-def _clip(text: str, n: int, tail: bool = False) -> str:
-    text = " ".join(text.split())
-    if len(text) <= n:
-        return text
-    return "… " + text[-n:].split(" ", 1)[-1] if tail else text[:n].rsplit(" ", 1)[0] + " …"
 
 
 # -- pieces of the page ---------------------------------------------------------------------------------
@@ -211,10 +158,10 @@ def _passage_in_context(settings: Settings, build: str | None, c: dict) -> None:
         pass
     st.caption(f"Area: {escape(c['area'])}. The quoted sentences are highlighted.")
     if before:
-        st.caption(escape(_clip(before["text"], 320, tail=True)))
+        st.caption(inert_lines(clip(before["text"], 320, tail=True)))
     st.markdown(highlight(c["passage_text"], c.get("quoted", [])))
     if after:
-        st.caption(escape(_clip(after["text"], 320)))
+        st.caption(inert_lines(clip(after["text"], 320)))
 
 
 def _trainer_view(answer: dict) -> None:
@@ -280,7 +227,7 @@ def _history(settings: Settings, build: str | None, client: Client) -> None:
     for msg in st.session_state["messages"]:
         with st.chat_message(msg["role"]):
             if msg["role"] == "user":
-                st.markdown(_lines(msg["text"]))
+                st.markdown(inert_lines(msg["text"]))
             elif "error" in msg:
                 st.error(msg["error"])
             else:
@@ -292,7 +239,7 @@ def _ask(prompt: str, area: str | None, role: str, mode: str, settings: Settings
     messages = st.session_state["messages"]
     messages.append({"role": "user", "text": prompt})
     with st.chat_message("user"):
-        st.markdown(_lines(prompt))
+        st.markdown(inert_lines(prompt))
     with st.chat_message("assistant"):
         try:
             with st.spinner("Finding the guidance that applies…"):

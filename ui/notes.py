@@ -18,8 +18,8 @@ from assistant.render import escape
 
 NOTE_TITLE = "Hidden Harm guidance note"
 NOTE_FOOTER = (
-    "Every sentence under a heading is quoted word for word from the source it cites. This guidance "
-    "supports professional judgement; it does not make the decision. Follow your own area's procedures."
+    "Every sentence under a heading is quoted word for word from the source it cites; the headings and notes "
+    "are the assistant's. Follow your own area's procedures."
 )
 
 
