@@ -125,6 +125,9 @@ class Composer:
             overall = results[0]
             abstain = self._weak_evidence(q, overall)
         timings = {"retrieve": round((time.perf_counter() - started) * 1000, 1)}
+        for hits in results:
+            for hit in hits:
+                builder.hits.setdefault(hit.passage.id, hit)
 
         sims = self.retriever.sentence_similarities(vectors)
         urgent_part = self._what_to_do_now(builder, area) if signals else None
@@ -372,6 +375,7 @@ class _Builder:
 
     def __init__(self, index):
         self.index = index
+        self.hits: dict[str, Hit] = {}
         self.citations: list[Citation] = []
         self._numbers: dict[str, int] = {}
         self._texts: list[str] = []
@@ -382,7 +386,7 @@ class _Builder:
     def extract(self, passage: Passage, span: tuple[int, int], score: float) -> Extract:
         if passage.id not in self._numbers:
             self._numbers[passage.id] = len(self.citations) + 1
-            self.citations.append(Citation(n=self._numbers[passage.id], passage=passage))
+            self.citations.append(Citation(n=self._numbers[passage.id], passage=passage, hit=self.hits.get(passage.id)))
         start, end = span
         self._texts.append(passage.text[start:end])
         return Extract(

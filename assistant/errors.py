@@ -10,6 +10,10 @@ class NoIndexError(AssistantError):
     """There is no complete index yet: run `hha ingest`."""
 
 
+class StoreUnavailableError(AssistantError):
+    """The vector store (a Chroma server) cannot be reached."""
+
+
 class IndexLockedError(AssistantError):
     """Another process is writing the index."""
 
@@ -23,6 +27,10 @@ class UnknownAreaError(AssistantError):
         self.area = area
         self.known = known
         super().__init__(f"unknown area {area!r}; known areas: {', '.join(known)}")
+
+
+class NothingToIndexError(AssistantError):
+    """An ingest found no usable text; the live index was left as it was."""
 
 
 class SkippedFile(AssistantError):

@@ -125,10 +125,17 @@ class Hit:
 class Citation:
     n: int
     passage: Passage
+    hit: Hit | None = None  # the retrieval that brought the passage in, for trainers
 
     def to_dict(self) -> dict:
         p = self.passage
+        h = self.hit
+        retrieval = None
+        if h is not None:
+            retrieval = {"score": round(h.score, 6), "similarity": round(h.similarity, 4),
+                         "dense_rank": h.dense_rank, "lexical_rank": h.lexical_rank, "facet": h.facet}
         return {
+            "retrieval": retrieval,
             "n": self.n,
             "passage_id": p.id,
             "document_id": p.doc_id,

@@ -14,9 +14,14 @@ from assistant.records import Answer, AnswerPart, Extract
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#!<>|~])")
 
 
+_LINE_START = re.compile(r"^(\d+)([.)])(?=\s|$)|^([-+=])(?=\s|$)")
+
+
 def escape(text: str) -> str:
-    """Markdown- and HTML-inert text: every character that could start markup is escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+    """Markdown- and HTML-inert text: every character that could start markup is escaped,
+    and a leading "7." or "-" cannot turn a quoted line into a list."""
+    text = _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+    return _LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", text)
 
 
 def _grouped(extracts: tuple[Extract, ...]) -> list[tuple[str, int]]:

@@ -174,7 +174,7 @@ class Retriever:
         similarity: dict[str, float] = {}
         dense_rank: dict[str, int] = {}
         lexical_rank: dict[str, int] = {}
-        for rank, (i, sim) in enumerate(sentences, start=1):
+        for rank, (i, _best) in enumerate(sentences, start=1):
             pid = self.index.passages[i].id
             scores[pid] = scores.get(pid, 0.0) + SENTENCE_WEIGHT / (RRF_K + rank)
         for rank, (pid, sim) in enumerate(dense, start=1):

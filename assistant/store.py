@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import IndexLockedError, NoIndexError
+from assistant.embed import DIMENSIONS
+from assistant.errors import IndexLockedError, NoIndexError, StoreUnavailableError
 from assistant.records import ChecklistItem, Document, Passage
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -136,7 +137,7 @@ class Build:
     def sentences(self) -> tuple[list[tuple[str, int, int]], np.ndarray]:
         got = self._sentences.get(include=["metadatas", "embeddings"])
         spans = [(m["passage_id"], int(m["start"]), int(m["end"])) for m in got["metadatas"]]
-        return spans, np.asarray(got["embeddings"], dtype=np.float32).reshape(len(spans), -1)
+        return spans, np.asarray(got["embeddings"], dtype=np.float32).reshape(len(spans), DIMENSIONS)
 
     # -- reading -----------------------------------------------------------------------
     def passages(self) -> list[Passage]:
@@ -174,7 +175,14 @@ class Catalog:
     def __init__(self, location: StoreLocation):
         self.location = location
         self.location.index_dir.mkdir(parents=True, exist_ok=True)
-        self._server = _server_client(location) if location.host else None
+        self._server = None
+        if location.host:
+            try:
+                self._server = _server_client(location)
+            except Exception as exc:  # noqa: BLE001 - chromadb raises ValueError and others here
+                raise StoreUnavailableError(
+                    f"cannot reach the Chroma server at {location.host}:{location.port} ({str(exc)[:160]})"
+                ) from None
 
     # -- pointer -----------------------------------------------------------------------
     @property

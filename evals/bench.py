@@ -126,6 +126,22 @@ def bench_warm(assistant, questions, passes: int) -> dict:
             "answer_questions": Latency.of(plain_ms), "answer_cases": Latency.of(case_ms)}
 
 
+def bench_one_thread(embedder, assistant, questions, plan: Plan) -> dict:
+    """Floor and warm answer() again with torch limited to one thread: on a small machine
+    shared with other work, a second intra-op thread often waits more than it helps."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        floor = bench_floor(embedder, [q.question for q in questions], plan.floor_runs)
+        warm = bench_warm(assistant, questions, 1)
+    finally:
+        torch.set_num_threads(threads)
+    return {"floor": floor.to_dict(), "answer": warm["answer"].to_dict(), "search": warm["search"].to_dict(),
+            "default_threads": threads}
+
+
 def bench_baseline(corpus_dir: Path, embedder, questions, passes: int) -> dict:
     from evals.baseline import Baseline
     from ingest.pipeline import discover
@@ -310,6 +326,8 @@ def run(settings, plan: Plan, work: Path, out_dir: Path) -> dict:
     warm = bench_warm(assistant, questions, plan.warm_passes)
     results["warm"] = {k: v.to_dict() for k, v in warm.items()}
     results["warm_rss_mb"] = round(rss_mb(), 1)
+    _say("the same with torch on one thread")
+    results["one_thread"] = bench_one_thread(embedder, assistant, questions, plan)
     del assistant
 
     _say("baseline: the LangChain quickstart pipeline, same model")
@@ -417,6 +435,15 @@ def report_markdown(r: dict, plot: str | None) -> str:
         note = f" ({t['note']})" if t.get("note") else ""
         lines.append(f"| {t['target']}{note} | {t['value']} | {'met' if t['met'] else '**not met**'} |")
     lines += ["", "## Latency against the floor", ""] + headline(r)
+    one = r.get("one_thread")
+    if one:
+        lines += ["", f"### torch threads: {one['default_threads']} (default) vs 1", "",
+                  "| measure | default p50 / p95 ms | one thread p50 / p95 ms |", "|---|---|---|"]
+        for name, default, single in (("query embedding", r["floor"], one["floor"]),
+                                      ("search()", r["warm"]["search"], one["search"]),
+                                      ("answer()", r["warm"]["answer"], one["answer"])):
+            lines.append(f"| {name} | {_ms(default['p50'])} / {_ms(default['p95'])} | "
+                         f"{_ms(single['p50'])} / {_ms(single['p95'])} |")
     lines += ["", "## HTTP (`hha serve` on 127.0.0.1, one process)", "",
               f"Ready {http['ready_s']} s after process start; first answer {http['first_answer_s']} s after start. "
               f"Resident memory {http['idle_rss_mb']:.0f} MB idle, {http['peak_rss_mb']:.0f} MB peak under load.", "",

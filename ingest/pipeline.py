@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from assistant.embed import MODEL_NAME, Embedder
-from assistant.errors import SkippedFile
+from assistant.errors import NothingToIndexError, SkippedFile
 from assistant.records import ChecklistItem, Document, Passage, content_id
 from assistant.store import Catalog, StoreLocation
 from assistant.text import guidance_spans
@@ -140,6 +140,10 @@ def run_ingest(
             passages.extend(doc_passages)
             items.extend(doc_items)
             report.files.append(FileReport(path.name, doc.id, len(doc_passages), len(doc_items), pages))
+        if not passages:
+            # Never make an empty index live: the previous one (if any) keeps serving.
+            skipped = "; ".join(f"{n}: {r}" for n, r in report.skipped) or "no .txt, .md or .pdf files found"
+            raise NothingToIndexError(f"nothing to index, the current index is unchanged ({skipped})")
         texts = [embedding_text(p, count) for p in passages]
         passage_text = {p.id: p.text for p in passages}
         done = 0

@@ -141,7 +141,7 @@ def merge_broken_paragraphs(blocks: list[Block], vocabulary: set[str]) -> list[B
         if (
             out
             and block.kind == "para"
-            and block.text[:1].islower()
+            and (block.text[:1].islower() or out[-1].text.endswith((" –", " -", " —")))
             and out[-1].kind in ("para", "bullet")
             and not out[-1].text.endswith(tuple(_TERMINAL))
         ):

@@ -87,6 +87,18 @@ def test_another_areas_contacts_are_never_presented_as_the_users_own(corpus_assi
     assert "0300 300 8123" not in " ".join(e.text for e in answer.urgent.extracts)
 
 
+def test_empty_corpus_never_replaces_the_live_index(tmp_path, corpus_location):
+    from assistant.errors import NothingToIndexError
+    from assistant.store import Catalog
+    from ingest.pipeline import run_ingest
+
+    before = Catalog(corpus_location).current_id()
+    (tmp_path / "empty.txt").write_text("  \n")
+    with pytest.raises(NothingToIndexError, match="index is unchanged"):
+        run_ingest([tmp_path], corpus_location)
+    assert Catalog(corpus_location).current_id() == before
+
+
 def test_out_of_scope_is_declined_with_nearest_topics(corpus_assistant):
     answer = corpus_assistant.answer("what is the legal drink-drive limit in Scotland?")
     assert answer.abstained and not answer.parts and not answer.citations
@@ -113,8 +125,11 @@ def test_rendered_answers_carry_no_active_content():
     extract = Extract(text=text, citation=1, passage_id="p1", start=0, end=len(text))
     answer = Answer(question="q", area=None, parts=(AnswerPart("Guidance that applies", (extract,)),), checklist=(),
                     urgent=None, citations=(Citation(1, passage),), abstained=False)
-    md = to_markdown(answer)
-    assert "<script>" not in md and "![" not in md and "](" not in md
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").render(to_markdown(answer))
+    assert "<script" not in html and "<img" not in html and "<a " not in html
+    assert "alert(1)" in html  # the text itself is shown, inert
 
 
 def test_langchain_retriever_plugs_into_chains(corpus_assistant):

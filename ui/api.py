@@ -221,13 +221,6 @@ def _with_quotes(answer) -> dict:
     return data
 
 
-def _retrieval_by_passage(hits) -> dict[str, dict]:
-    return {
-        h.passage.id: {"rank": rank, "score": round(h.score, 6), "similarity": round(h.similarity, 4),
-                       "dense_rank": h.dense_rank, "lexical_rank": h.lexical_rank}
-        for rank, h in enumerate(hits, 1)
-    }
-
 
 @api.post("/ask", summary="Guidance for a question or a case, every sentence quoted and cited")
 def ask(body: AskRequest, service: ServiceDep) -> dict:
@@ -236,14 +229,8 @@ def ask(body: AskRequest, service: ServiceDep) -> dict:
     assistant = service.ready_assistant()
     with service.lock:
         answer = assistant.answer(body.question, area=body.area or None, role=body.role, mode=body.mode)
-        hits = assistant.search(body.question, area=body.area or None, k=20) if body.role == "trainer" else None
-    data = _with_quotes(answer)
-    if hits is not None:
-        # For trainers: where each cited passage ranks when the whole question is searched.
-        ranks = _retrieval_by_passage(hits)
-        for c in data["citations"]:
-            c["retrieval"] = ranks.get(c["passage_id"])
-    return {"markdown": to_markdown(answer), **data}
+    # Each citation carries the retrieval that brought its passage in (scores and ranks), for trainers.
+    return {"markdown": to_markdown(answer), **_with_quotes(answer)}
 
 
 @api.post("/search", summary="The passages that best match a query, best first")
