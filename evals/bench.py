@@ -35,6 +35,9 @@ SCALE_MULTIPLE = 1.5  # p95 at 100x corpus <= 1.5x the p95 at 1x
 SERVICE_MB = 1000.0  # resident memory of the service
 REINGEST_S = 2.0  # unchanged re-ingest, as a person runs it (`hha ingest`)
 LOAD_CLIENTS = 8  # concurrent clients with zero errors
+# Scale runs compare index sizes, so they pin torch to one thread: the embedding cost is the same
+# at every size, and one thread is far less disturbed by other work on a small shared machine.
+SCALE_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,12 @@ class Plan:
         return cls(quick=False)
 
 
+STAGE_LOAD: dict[str, list[float]] = {}
+
+
 def _say(message: str) -> None:
+    """Progress on stderr; the load average at each step goes in the report (a shared machine)."""
+    STAGE_LOAD[message] = _load_average()
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
@@ -110,8 +118,9 @@ def bench_warm(assistant, questions, passes: int) -> dict:
     from assistant.facets import is_case
 
     answer_ms, search_ms, case_ms, plain_ms = [], [], [], []
-    for q in questions[:3]:
+    for q in questions:  # warm-up: each question once (the first text of a new length is slower)
         assistant.answer(q.question, area=q.area)
+        assistant.search(q.question, area=q.area, k=8)
     for _ in range(passes):
         for q in questions:
             started = time.perf_counter()
@@ -249,7 +258,7 @@ def bench_scale(corpus_dir: Path, base_data: Path, work: Path, plan: Plan) -> di
         _say(f"scale {factor}x: measuring in a fresh process")
         proc = subprocess.run(
             [sys.executable, "-m", "evals.bench", "--worker", str(data), "--questions", str(plan.questions),
-             "--passes", str(plan.scale_passes)],
+             "--passes", str(plan.scale_passes), "--threads", str(SCALE_THREADS)],
             env=_worker_env(), capture_output=True, text=True, timeout=1800,
         )
         if proc.returncode != 0:
@@ -274,12 +283,16 @@ def _worker_env() -> dict:
     return env
 
 
-def scale_worker(data_dir: Path, questions: int, passes: int) -> dict:
+def scale_worker(data_dir: Path, questions: int, passes: int, threads: int | None = None) -> dict:
     """Run in a fresh process: load the model and the index, answer and search, report."""
+    import torch
+
     from assistant.core import Assistant
     from assistant.embed import Embedder
     from assistant.store import StoreLocation
 
+    if threads:
+        torch.set_num_threads(threads)
     started = time.perf_counter()
     embedder = Embedder().load()
     model_s = time.perf_counter() - started
@@ -293,7 +306,7 @@ def scale_worker(data_dir: Path, questions: int, passes: int) -> dict:
         "passages": len(index.passages), "sentences": len(index.sentence_spans), "documents": len(index.documents),
         "model_load_s": round(model_s, 2), "index_load_s": round(load_s, 2),
         "rss_model_mb": round(rss_model, 1), "rss_loaded_mb": round(rss_loaded, 1), "rss_after_mb": round(rss_mb(), 1),
-        "answer": warm["answer"].to_dict(), "search": warm["search"].to_dict(),
+        "answer": warm["answer"].to_dict(), "search": warm["search"].to_dict(), "torch_threads": torch.get_num_threads(),
     }
 
 
@@ -344,6 +357,7 @@ def run(settings, plan: Plan, work: Path, out_dir: Path) -> dict:
     results["scale"] = bench_scale(settings.corpus_dir, data, work, plan)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results["machine"]["load_average_end"] = _load_average()
+    results["load_by_stage"] = dict(STAGE_LOAD)
     return results
 
 
@@ -473,7 +487,8 @@ def report_markdown(r: dict, plot: str | None) -> str:
               "manifest entry each), ingested through the real load, clean, structure and passage stages. To avoid "
               "an hour of embedding, the replicated index reuses the 1x vectors (`evals.replicate`): the same text "
               "gets the same vector, and a text the renaming changed gets its original's vector. Each size is measured "
-              "in a fresh process.", "",
+              f"in a fresh process, with torch on {SCALE_THREADS} thread (the embedding costs the same at every size; "
+              "one thread keeps other work on the machine from swamping the difference).", "",
               "| corpus | documents | passages | sentences | index load s | search p50 / p95 ms | answer p50 / p95 ms "
               "| RSS MB (model / loaded / after) | exact vectors |", "|---|---|---|---|---|---|---|---|---|"]
     for factor, s in sorted(((int(k), v) for k, v in r["scale"].items())):
@@ -482,6 +497,9 @@ def report_markdown(r: dict, plot: str | None) -> str:
             f"{_ms(s['search']['p50'])} / {_ms(s['search']['p95'])} | {_ms(s['answer']['p50'])} / "
             f"{_ms(s['answer']['p95'])} | {s['rss_model_mb']:.0f} / {s['rss_loaded_mb']:.0f} / "
             f"{s['rss_after_mb']:.0f} | {s.get('exact_vectors', 1.0):.1%} |")
+    if r.get("load_by_stage"):
+        lines += ["", "## Machine load during the run", "", "| stage | load average (1, 5, 15 min) |", "|---|---|"]
+        lines += [f"| {stage} | {load} |" for stage, load in r["load_by_stage"].items()]
     if plot:
         lines += ["", f"![latency and scale]({plot})"]
     lines += ["", "Raw figures: `results.json`."]
@@ -559,8 +577,9 @@ def _worker_main(argv: list[str]) -> int:
     parser.add_argument("--worker", type=Path, required=True, help="data directory of the index to measure")
     parser.add_argument("--questions", type=int, default=40)
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
-    print(json.dumps(scale_worker(args.worker, args.questions, args.passes)))
+    print(json.dumps(scale_worker(args.worker, args.questions, args.passes, args.threads)))
     return 0
 
 

@@ -96,6 +96,18 @@ def process_file(path: Path, entry: dict | None, sha: str, count) -> tuple[Docum
     return doc, passages, items, page_count
 
 
+def _embed(embedder: Embedder, texts: list[str], stage: str, progress, batch_size: int = 32):
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(stage, done, len(texts))
+
+    return embedder.embed_documents(texts, batch_size=batch_size, progress=tick)
+
+
 def run_ingest(
     paths: list[Path],
     location: StoreLocation,
@@ -146,27 +158,11 @@ def run_ingest(
             raise NothingToIndexError(f"nothing to index, the current index is unchanged ({skipped})")
         texts = [embedding_text(p, count) for p in passages]
         passage_text = {p.id: p.text for p in passages}
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress("embedding passages", done, len(texts))
-
-        vectors = embedder.embed_documents(texts, progress=tick)
-        item_vectors = embedder.embed_documents([i.text for i in items])
         sentences = [(p.id, a, b) for p in passages for a, b in guidance_spans(p.text, p.section)]
-        done = 0
-
-        def tick_sentences(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress("embedding sentences", done, len(sentences))
-
-        sentence_vectors = embedder.embed_documents(
-            [passage_text[pid][a:b] for pid, a, b in sentences], batch_size=64, progress=tick_sentences
+        vectors = _embed(embedder, texts, "embedding passages", progress)
+        item_vectors = _embed(embedder, [i.text for i in items], "embedding checklist items", progress)
+        sentence_vectors = _embed(
+            embedder, [passage_text[pid][a:b] for pid, a, b in sentences], "embedding sentences", progress, 64
         )
         report.passages = len(passages)
         report.checklist_items = len(items)

@@ -87,7 +87,7 @@ def test_another_areas_contacts_are_never_presented_as_the_users_own(corpus_assi
     assert "0300 300 8123" not in " ".join(e.text for e in answer.urgent.extracts)
 
 
-def test_empty_corpus_never_replaces_the_live_index(tmp_path, corpus_location):
+def test_empty_corpus_never_replaces_the_live_index(tmp_path, corpus_location, embedder):
     from assistant.errors import NothingToIndexError
     from assistant.store import Catalog
     from ingest.pipeline import run_ingest
@@ -95,7 +95,7 @@ def test_empty_corpus_never_replaces_the_live_index(tmp_path, corpus_location):
     before = Catalog(corpus_location).current_id()
     (tmp_path / "empty.txt").write_text("  \n")
     with pytest.raises(NothingToIndexError, match="index is unchanged"):
-        run_ingest([tmp_path], corpus_location)
+        run_ingest([tmp_path], corpus_location, embedder=embedder)
     assert Catalog(corpus_location).current_id() == before
 
 

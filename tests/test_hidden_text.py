@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import PLANTED, make_poisoned_pdf
 
 from ingest.hidden_text import Finding, HiddenTextFinder, is_white, multiply, summarise, to_rgb
-from support import PLANTED, make_poisoned_pdf
+
 
 def scan(path: Path) -> tuple[str, list[Finding]]:
     from pypdf import PdfReader

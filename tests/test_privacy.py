@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import ROOT, guard_env, run_hha, small_corpus, violations_in
 
 from evals.service import ServiceProcess
-from support import ROOT, guard_env, run_hha, small_corpus, violations_in
 
 # Made at run time, so that no source or cache file holds it.
 CANARY = f"Zq{uuid.uuid4().hex[:10]}Xv"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import ROOT, run_hha, small_corpus
 
 from evals.service import ServiceProcess, hha_command, hha_env
-from support import ROOT, run_hha, small_corpus
 
 pytestmark = pytest.mark.slow
 
