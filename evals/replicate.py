@@ -227,3 +227,64 @@ def write_build_with_copied_vectors(
         sentences=counts["sentences"], exact_vectors=vectors.exact / max(1, vectors.total),
         seconds=time.perf_counter() - started,
     )
+
+
+# -- reading a large build -------------------------------------------------------------------------
+
+PAGE = 10_000
+
+
+class _PagedCollection:
+    """A Chroma collection whose whole-collection `get()` reads `PAGE` records at a time.
+
+    Chroma binds one SQL variable per record when it fetches metadata, and SQLite allows
+    32,766, so a `get()` of a larger collection fails ("too many SQL variables"). This is the
+    change proposed for `assistant.store.Build`; the benchmark applies it to measure an index
+    the assistant cannot open as it is."""
+
+    def __init__(self, collection, page: int = PAGE):
+        self._collection, self._page = collection, page
+
+    def __getattr__(self, name):
+        return getattr(self._collection, name)
+
+    def get(self, ids=None, where=None, limit=None, offset=None, include=("metadatas", "documents"), **kwargs):
+        if ids is not None or where is not None or limit is not None or offset is not None or kwargs:
+            return self._collection.get(ids=ids, where=where, limit=limit, offset=offset, include=list(include),
+                                        **kwargs)
+        merged: dict = {"ids": []}
+        start = 0
+        while True:
+            got = self._collection.get(include=list(include), limit=self._page, offset=start)
+            if start == 0 and len(got["ids"]) < self._page:
+                return got  # one page: exactly what a whole read gives
+            if not got["ids"]:
+                return merged
+            merged["ids"].extend(got["ids"])
+            for key in include:
+                value = got.get(key)
+                if value is None:
+                    continue
+                if isinstance(value, np.ndarray):
+                    merged[key] = np.concatenate([merged[key], value]) if key in merged else value
+                else:
+                    merged.setdefault(key, []).extend(value)
+            if len(got["ids"]) < self._page:
+                return merged
+            start += len(got["ids"])
+
+
+def paged_reads(page: int = PAGE) -> None:
+    """From now on in this process, builds read whole collections in pages (see `_PagedCollection`)."""
+    from assistant import store
+
+    if getattr(store.Build, "_paged", False):
+        return
+    original = store.Build.__init__
+
+    def __init__(self, build_id, passages, checklist, sentences):
+        original(self, build_id, _PagedCollection(passages, page), _PagedCollection(checklist, page),
+                 _PagedCollection(sentences, page))
+
+    store.Build.__init__ = __init__
+    store.Build._paged = True

@@ -137,7 +137,11 @@ def test_health(client, corpus_assistant):
 
 
 def test_openapi_docs(client):
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    # Swagger UI comes from this machine, not from a CDN
+    assert "cdn" not in page.text.lower() and "/docs-static/swagger-ui-bundle.js" in page.text
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/ask", "/api/search", "/api/documents", "/api/documents/{doc_id}", "/api/health",
             "/api/feedback"} <= paths.keys()

@@ -99,6 +99,7 @@ def test_streamlit_usage_statistics_are_off():
 # -- in-process ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_canary_in_a_question_leaves_no_trace_in_process(small_index, tmp_path, monkeypatch, caplog, capfd,
                                                           no_network):
     import tempfile

@@ -426,7 +426,10 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
                     "Do not send names or identifying details.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below from files on this machine, not from a CDN
+        redoc_url=None,
     )
+    _offline_docs(app)
     app.state.settings = settings
     app.state.service = Service(settings, assistant)
     app.state.feedback_lock = threading.Lock()
@@ -437,6 +440,24 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)  # outermost of ours: sees every status, 413s included
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """The OpenAPI page with Swagger UI's own files from the `swagger-ui-bundle` package: the
+    machine may have no internet, and a page must not call out to a CDN anyway."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} — API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js", swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
 
 
 def is_loopback(host: str) -> bool:
