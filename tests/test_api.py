@@ -73,7 +73,8 @@ def test_ask_as_trainer_adds_retrieval_ranks(client, corpus_assistant):
     body = client.post("/api/ask", json={"question": QUESTION, "role": "trainer"}).json()
     _check_cited(body, corpus_assistant.index)
     ranked = [c["retrieval"] for c in body["citations"] if c["retrieval"]]
-    assert ranked and all({"rank", "score", "similarity", "dense_rank", "lexical_rank"} <= r.keys() for r in ranked)
+    assert ranked and all({"score", "similarity", "dense_rank", "lexical_rank", "facet"} <= r.keys() for r in ranked)
+    assert all(r["dense_rank"] or r["lexical_rank"] for r in ranked)
 
 
 def test_ask_with_an_area(client, corpus_assistant):

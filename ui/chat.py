@@ -169,16 +169,17 @@ def _trainer_view(answer: dict) -> None:
     parts = ([answer["urgent"]] if answer.get("urgent") else []) + answer["parts"]
     parts += [{"heading": "Questions to explore", "extracts": answer["checklist"]}] if answer["checklist"] else []
     with st.expander("For trainers: the evidence behind each extract", icon=":material/school:"):
-        st.caption("Sentence score: how close the sentence is to the question (and its facet). Passage rank: "
-                   "where the cited passage stands when the whole question is searched (fused score, cosine "
-                   "similarity, dense and lexical ranks); none means outside the top 20.")
+        st.caption("Sentence score: how close the sentence is to the question (and its facet). Retrieval: "
+                   "how the cited passage was found (fused score, cosine similarity, its rank among the "
+                   "passage vectors and in the word index, and the facet of the case it was found for).")
         for part in parts:
             st.markdown(f"**{escape(part['heading'])}**")
             for e in part["extracts"]:
                 c = citations[e["citation"]]
                 r = c.get("retrieval")
-                rank = (f"passage rank {r['rank']} (score {r['score']:.4f}, similarity {r['similarity']:.2f}, "
-                        f"dense {r['dense_rank']}, lexical {r['lexical_rank']})") if r else "passage rank: none"
+                rank = (f"retrieval score {r['score']:.4f}, similarity {r['similarity']:.2f}, "
+                        f"dense rank {r['dense_rank'] or '–'}, lexical rank {r['lexical_rank'] or '–'}"
+                        + (f", facet {r['facet']}" if r.get("facet") else "")) if r else "retrieval: not recorded"
                 st.markdown(f"“{escape(e['text'])}” [{e['citation']}]  \nSentence score {e['score']:.3f}; {rank}")
                 spans = [{"start": e["start"], "end": e["end"]}]
                 st.markdown("> " + highlight(c["passage_text"], spans).replace("  \n", "  \n> "))
