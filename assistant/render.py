@@ -21,6 +21,10 @@ def escape(text: str) -> str:
     """Markdown- and HTML-inert text: every character that could start markup is escaped,
     and a leading "7." or "-" cannot turn a quoted line into a list."""
     text = _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+    # Bare addresses that a GitHub-flavoured renderer (Streamlit's) would turn into live links.
+    text = re.sub(r"\b(https?|ftp|mailto):", r"\1\\:", text)
+    text = re.sub(r"\bwww\.", r"www\\.", text, flags=re.I)
+    text = text.replace("@", "\\@")
     return _LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", text)
 
 

@@ -189,7 +189,7 @@ def write_build_with_copied_vectors(
         # when the block exits, so it is filled in (the same dict) before then.
         with catalog.writing(build_id, record) as build:
             for r in replicas:
-                doc, passages, items, _ = process_file(r.path, manifest.get(r.path.stem), hashes[r.path], count)
+                doc, passages, items, _, _ = process_file(r.path, manifest.get(r.path.stem), hashes[r.path], count)
                 original = doc_id_for(r.source)
                 passage_vectors = np.stack([
                     vectors._pick(vectors.passage_by_text.get(p.text), vectors.passage_by_place.get((original, p.order)))

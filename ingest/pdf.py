@@ -13,6 +13,7 @@ from pathlib import Path
 
 from assistant.errors import SkippedFile
 from ingest.clean import Page
+from ingest.hidden_text import HiddenTextFinder, summarise
 
 # pypdf logs every recoverable oddity of a damaged file; the report says what matters.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -38,8 +39,14 @@ def load_pdf(path: Path) -> tuple[list[Page], dict]:
             raise SkippedFile("PDF has no pages")
         if count > MAX_PAGES:
             raise SkippedFile(f"PDF has {count} pages, more than the {MAX_PAGES} this tool ingests")
-        pages = [Page(i + 1, page.extract_text() or "") for i, page in enumerate(reader.pages)]
+        pages, findings = [], []
+        for number, page in enumerate(reader.pages, start=1):
+            text, hidden = _visible_text(page, number)
+            pages.append(Page(number, text))
+            findings.extend(hidden)
         meta = _metadata(reader)
+        if findings:
+            meta["warnings"] = ["hidden text not indexed: " + line for line in summarise(findings)]
     except SkippedFile:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
@@ -50,6 +57,19 @@ def load_pdf(path: Path) -> tuple[list[Page], dict]:
     if not any(p.text.strip() for p in pages):
         raise SkippedFile("no extractable text (scanned or image-only PDF: run OCR on it first)")
     return pages, meta
+
+
+def _visible_text(page, number: int) -> tuple[str, list]:
+    """The page's text without what a reader of the printed page cannot see (white, invisible,
+    tiny, squeezed or off-page text: where planted instructions hide), and what was found."""
+    box = tuple(float(v) for v in page.cropbox)
+    finder = HiddenTextFinder(page_box=box)
+    text = page.extract_text(visitor_operand_before=finder.operand) or ""
+    findings = finder.findings(number)
+    for finding in findings:
+        if finding.text:
+            text = text.replace(finding.text, "")
+    return text, findings
 
 
 def _metadata(reader) -> dict:

@@ -24,7 +24,7 @@ from ingest.manifest import MANIFEST_NAME, doc_id_for, make_document, read_manif
 from ingest.passages import build_passages, embedding_text
 from ingest.structure import structure
 
-PIPELINE_VERSION = "7"
+PIPELINE_VERSION = "8"
 
 
 @dataclass
@@ -34,6 +34,7 @@ class FileReport:
     passages: int
     checklist_items: int
     pages: int | None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class IngestReport:
         ]
         for f in self.files:
             lines.append(f"  {f.file}: {f.passages} passages, {f.checklist_items} checklist items")
+            lines.extend(f"    warning: {w}" for w in f.warnings)
         for name, reason in self.skipped:
             lines.append(f"  skipped {name}: {reason}")
         return "\n".join(lines)
@@ -83,7 +85,9 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return unique
 
 
-def process_file(path: Path, entry: dict | None, sha: str, count) -> tuple[Document, list[Passage], list[ChecklistItem], int | None]:
+def process_file(
+    path: Path, entry: dict | None, sha: str, count
+) -> tuple[Document, list[Passage], list[ChecklistItem], int | None, list[str]]:
     pages, file_meta = load(path)
     cleaned = [Page(p.number, clean_page_text(p.text)) for p in pages]
     if path.suffix.lower() == ".pdf":
@@ -93,7 +97,7 @@ def process_file(path: Path, entry: dict | None, sha: str, count) -> tuple[Docum
     if not passages:
         raise SkippedFile("no usable text after cleaning")
     page_count = len(pages) if pages and pages[0].number is not None else None
-    return doc, passages, items, page_count
+    return doc, passages, items, page_count, file_meta.get("warnings", [])
 
 
 def _embed(embedder: Embedder, texts: list[str], stage: str, progress, batch_size: int = 32):
@@ -141,7 +145,9 @@ def run_ingest(
         items: list[ChecklistItem] = []
         for path in files:
             try:
-                doc, doc_passages, doc_items, pages = process_file(path, manifest.get(path.stem), hashes[path], count)
+                doc, doc_passages, doc_items, pages, warnings = process_file(
+                    path, manifest.get(path.stem), hashes[path], count
+                )
             except SkippedFile as exc:
                 report.skipped.append((path.name, str(exc)))
                 continue
@@ -151,7 +157,7 @@ def run_ingest(
             documents.append(doc)
             passages.extend(doc_passages)
             items.extend(doc_items)
-            report.files.append(FileReport(path.name, doc.id, len(doc_passages), len(doc_items), pages))
+            report.files.append(FileReport(path.name, doc.id, len(doc_passages), len(doc_items), pages, warnings))
         if not passages:
             # Never make an empty index live: the previous one (if any) keeps serving.
             skipped = "; ".join(f"{n}: {r}" for n, r in report.skipped) or "no .txt, .md or .pdf files found"

@@ -25,7 +25,7 @@ def corpus(token_counter):
     manifest = read_manifest(CORPUS)
     out = {}
     for path in discover([CORPUS]):
-        doc, passages, items, _ = process_file(path, manifest.get(path.stem), sha256_file(path), token_counter)
+        doc, passages, items, _, _ = process_file(path, manifest.get(path.stem), sha256_file(path), token_counter)
         out[doc.id] = (doc, passages, items)
     return out
 
@@ -176,7 +176,8 @@ PROTOCOL_PAGES = [
 
 def test_pdf_ingests_with_pages_metadata_and_without_its_running_header(tmp_path, token_counter):
     pdf = make_pdf(tmp_path / "exampleshire-protocol.pdf", PROTOCOL_PAGES * 2)
-    doc, passages, items, pages = process_file(pdf, None, sha256_file(pdf), token_counter)
+    doc, passages, items, pages, warnings = process_file(pdf, None, sha256_file(pdf), token_counter)
+    assert warnings == []
     assert doc.title == "Local protocol: parental substance misuse"  # from the PDF's own metadata
     assert doc.publisher == "Exampleshire Safeguarding Children Partnership"
     assert pages == 4

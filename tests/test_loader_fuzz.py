@@ -170,7 +170,7 @@ def run_batch(batch: list[tuple[str, str, bytes]], workdir: str) -> list[tuple[s
         path.write_bytes(data)
         signal.alarm(PER_INPUT_SECONDS)
         try:
-            doc, passages, items, pages = process_file(path, None, "0" * 64, _counter)
+            doc, passages, items, pages, _ = process_file(path, None, "0" * 64, _counter)
             too_long = [p.id for p in passages if _counter(p.text) > MAX_PASSAGE_TOKENS]
             for p in passages:
                 embedding_text(p, _counter)

@@ -136,8 +136,6 @@ def test_answers_in_markdown_carry_no_link_image_or_html_from_the_documents(pois
         assert hostile in quoted_text, f"no answer quoted {hostile!r}; pick questions that reach it"
 
 
-@pytest.mark.xfail(strict=True, reason="core: assistant.render.escape leaves bare URLs and e-mail addresses, which "
-                                       "GFM renderers (Streamlit) turn into live links; see the report")
 def test_answers_in_markdown_carry_no_bare_url_that_a_gfm_renderer_would_link(poisoned):
     _, assistant, _ = poisoned
     found = {q: bare_autolinks(markdown) for q, _, markdown in _answers(assistant)}
@@ -154,23 +152,19 @@ def test_the_checker_sees_what_it_should():
     assert bare_autolinks(r"see https\://x.invalid/a or www\.y.invalid or me\@example.org") == []
 
 
-def test_hidden_text_reaches_the_index_today(poisoned):
-    """What the loader does now: text a reader cannot see is indexed like any other."""
+def test_hidden_text_never_reaches_the_index(poisoned):
+    """Text a reader of the printed page cannot see is not indexed (and the report says so)."""
     _, assistant, _ = poisoned
     texts = "\n".join(p.text for p in assistant.index.passages)
-    assert [s for s in PLANTED.values() if s in texts] == list(PLANTED.values())
+    assert [s for s in PLANTED.values() if s in texts] == []
 
 
-@pytest.mark.xfail(strict=True, reason="not wired yet: hidden PDF text is indexed and quoted as guidance; see the "
-                                       "report for the change to ingest.pdf")
 def test_no_answer_quotes_text_a_reader_cannot_see(poisoned):
     _, assistant, _ = poisoned
     quoted = {e.text for _, answer, _ in _answers(assistant) for e in answer.all_extracts()}
     assert not quoted & set(PLANTED.values()), sorted(quoted & set(PLANTED.values()))
 
 
-@pytest.mark.xfail(strict=True, reason="not wired yet: ingest.hidden_text exists, ingest.pdf does not call it; "
-                                       "see the report for the change")
 def test_the_ingest_report_flags_hidden_text(poisoned):
     report, _, _ = poisoned
     pdf = next(f for f in report.files if f.file.endswith(".pdf"))
