@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from assistant.embed import Embedder
+from assistant.embed import Embedder, query_threads
 from assistant.records import Answer, Hit
 from assistant.retrieve import Index, Retriever
 from assistant.store import Catalog, StoreLocation
@@ -15,7 +15,7 @@ from assistant.store import Catalog, StoreLocation
 class Assistant:
     def __init__(self, location: StoreLocation, embedder: Embedder | None = None, chat_model=None):
         self.catalog = Catalog(location)
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or Embedder(threads=query_threads())
         self.chat_model = chat_model  # optional: a LangChain chat model on a local server
         self._lock = threading.Lock()
         self._stamp: str | None = None

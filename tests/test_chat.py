@@ -137,7 +137,7 @@ def test_trainer_sees_the_evidence_and_how_to_get_the_report(app):
     _ask(app, QUESTION)
     evidence = next(e for e in app.chat_message[1].expander if e.label.startswith("For trainers"))
     text = " ".join(m.value for m in evidence.markdown)
-    assert "Sentence score" in text and "passage rank" in text
+    assert "Sentence score" in text and "retrieval score" in text and "dense rank" in text
 
 
 @pytest.mark.slow
@@ -249,7 +249,7 @@ def test_highlight_marks_the_quoted_spans_and_keeps_the_source_inert():
     end = text.index("?", start) + 1
     assert highlight(text, [{"start": start, "end": end}]).split("  \n") == [
         "7\\. Health risks",
-        "• :orange-background[**Where are drugs stored?**] See \\[the box\\](http://x.example) \\<b\\>now\\</b\\>.",
+        "• :orange-background[**Where are drugs stored?**] See \\[the box\\](http\\://x.example) \\<b\\>now\\</b\\>.",
         "\\- Is it locked?",
     ]
 
