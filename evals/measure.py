@@ -71,3 +71,41 @@ def rss_mb(pid: int | None = None, children: bool = False) -> float:
 
 def ratio(value: float, reference: float) -> float:
     return value / reference if reference else math.nan
+
+
+def _busy_seconds() -> float:
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(getattr(t, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
+def _own_seconds() -> float:
+    import os
+
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class OtherWork:
+    """How busy the rest of the machine was while a block ran: the CPU time used by processes
+    other than this one and the children it waited for, as a share of every core (0: idle,
+    1: all cores busy). On a shared machine this says which figures to trust.
+
+        with OtherWork() as others:
+            measure()
+        others.share
+    """
+
+    share: float = 0.0
+
+    def __enter__(self) -> OtherWork:
+        self._busy, self._own, self._started = _busy_seconds(), _own_seconds(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import os
+
+        wall = time.perf_counter() - self._started
+        others = (_busy_seconds() - self._busy) - (_own_seconds() - self._own)
+        self.share = round(max(0.0, others / (wall * (os.cpu_count() or 1))), 3) if wall > 0 else 0.0
