@@ -155,7 +155,7 @@ LOST_TAIL = ("Heading\n\n" + " ".join(
 
 
 @pytest.mark.xfail(strict=True, reason="core: ingest.passages._merge_small drops the short tail of a split "
-                                       "paragraph (text lost); see the benchmarks/tests report")
+                                       "paragraph (text lost)")
 @SLOWER
 @example(text=LOST_TAIL)
 @given(text=documents)
@@ -172,7 +172,7 @@ def test_no_text_is_lost_from_any_paragraph_long_enough_to_be_a_passage(text, to
 
 
 @pytest.mark.xfail(strict=True, reason="core: passage ids are content hashes without position, so a section "
-                                       "repeated under the same heading collides; see the report")
+                                       "repeated under the same heading collides")
 def test_a_section_repeated_verbatim_gets_distinct_passage_ids(token_counter):
     """A document that repeats a section under the same heading (a checklist printed twice)
     must not give two passages one id: Chroma rejects the whole build (DuplicateIDError)."""
@@ -206,7 +206,7 @@ def test_sentence_spans_are_ordered_stripped_and_cover_every_word(text):
 
 
 @pytest.mark.xfail(strict=True, reason="core: assistant.text.sentence_spans cuts before the closing quote or "
-                                       "bracket that follows a full stop; see the report")
+                                       "bracket that follows a full stop")
 def test_a_quoted_sentence_keeps_its_closing_quote():
     text = "Ask the child: “Who looks after you when mum is poorly?” Then record what they say."
     assert [text[a:b] for a, b in sentence_spans(text)] == [
