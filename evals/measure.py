@@ -108,4 +108,16 @@ class OtherWork:
 
         wall = time.perf_counter() - self._started
         others = (_busy_seconds() - self._busy) - (_own_seconds() - self._own)
-        self.share = round(max(0.0, others / (wall * (os.cpu_count() or 1))), 3) if wall > 0 else 0.0
+        share = others / (wall * (os.cpu_count() or 1)) if wall > 0 else 0.0
+        self.share = round(min(1.0, max(0.0, share)), 3)  # clock ticks can overshoot a little
+
+
+def wait_for_quiet(threshold: float, timeout: float, probe: float = 2.0) -> float:
+    """Wait (at most `timeout` s) until other work on the machine uses under `threshold` of
+    the CPU for one `probe` period; return the last share seen."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        with OtherWork() as others:
+            time.sleep(probe)
+        if others.share < threshold or time.perf_counter() >= deadline:
+            return others.share

@@ -81,7 +81,7 @@ def toy_server():
 def test_load_counts_statuses_and_stops_at_its_budget(toy_server):
     from evals.loadgen import run_load
 
-    result = run_load(toy_server, [{"question": "q"}], clients=4, seconds=5, max_requests=30)
+    result = run_load(toy_server, [{"question": "q"}], clients=4, seconds=60, max_requests=30)
     assert result.requests == 30
     assert result.statuses[500] == 10 and result.statuses[200] == 20
     assert result.server_errors == result.errors == 10
@@ -212,8 +212,8 @@ def test_the_report_and_the_plot_are_written(tmp_path):
     text = report_markdown(r, "bench.png")
     assert text.startswith("# Benchmark report\n") and "![latency and scale](bench.png)" in text
     assert "| 100x | 5 | 426 |" in text and "**not met**" in text
-    assert "| floor: one MiniLM query embedding (between the answers) | 15.0 | 20.0 | 1.00 / 1.00 |" in summary(r)
-    assert "|   the same, 200 in a row | 14.0 | 18.0 | 0.93 / 0.90 |" in summary(r)
+    assert "| floor: one MiniLM query embedding | 14.0 | 18.0 | 1.00 / 1.00 |" in summary(r)
+    assert "|   the same, timed between the answers | 15.0 | 20.0 | 1.07 / 1.11 |" in summary(r)
 
 
 def test_questions_are_spread_over_the_set():
@@ -243,10 +243,11 @@ def test_other_work_on_the_machine_is_seen():
 
     from evals.measure import OtherWork
 
-    burner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"])
+    burner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 2.5: pass"])
     try:
+        time.sleep(0.5)  # let it start
         with OtherWork() as others:
             time.sleep(1.0)
     finally:
         burner.wait(10)
-    assert 0.6 / (os.cpu_count() or 1) <= others.share <= 1.0  # one busy core of all of them, or more
+    assert 0.5 / (os.cpu_count() or 1) <= others.share <= 1.0  # one busy core of all of them, or more
