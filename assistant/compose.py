@@ -1,6 +1,12 @@
 """Composing an answer from verbatim sentences of retrieved passages. No text is generated:
 every extract is `passage.text[start:end]` of the passage its citation names.
 
+An answer is a chain of stages sharing one frozen `Tuning`:
+1. `read_question` (assistant.plan): question or case, facets, risk signals, area, role;
+2. `gather`: every query of the answer embedded in one batch, retrieved and ranked;
+3. one builder per part: what to do now, guidance (by facet for a case), findings,
+   questions to explore, supervision.
+
 Headings and notices are fixed strings of ours, kept apart from extracts so that a reader
 (and a test) can always tell the sources' words from the tool's.
 """
@@ -14,24 +20,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.errors import BadQuestionError, UnknownAreaError
-from assistant.facets import Facet, detect_facets, is_case, urgent_signals
+from assistant.kinds import BACKGROUND, FINDING, GUIDANCE
+from assistant.plan import Plan, read_question
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
 from assistant.retrieve import Query, Retriever
-from assistant.text import CHAT_WORDS, PHONE, guidance_spans, lexical_tokens, stem
+from assistant.text import CHAT_WORDS, PHONE, guidance_spans, lexical_tokens, sentence_spans, stem
+from assistant.tuning import DEFAULT, Tuning
 from assistant.vocabulary import known_tokens
 
 CHAT_STEMS = frozenset(stem(w) for w in CHAT_WORDS)
 
 MAX_QUESTION_CHARS = 4000
 
-# Evidence below this cosine similarity (best passage for the question) means the sources do
-# not cover the question. Calibrated on the evaluation questions: see evals/ and the README.
-ABSTAIN_SIMILARITY = 0.36
-ABSTAIN_SIMILARITY_UNCOVERED = 0.48
-SENTENCE_FLOOR = 0.3  # no extract less similar than this to the question
-SENTENCE_WINDOW = 0.2  # nor much less similar than the best one
-
 HEADING_GUIDANCE = "Guidance that applies"
+HEADING_FINDINGS = "What research and reports found"
+HEADING_BACKGROUND = "Background"
 HEADING_CHECKLIST = "Questions to explore"
 HEADING_NOW = "What to do now"
 HEADING_SUPERVISION = "Questions a supervisor would ask"
@@ -41,7 +44,6 @@ SUPERVISION_GAPS = (
     ("substances", "what drugs or alcohol are used, how, and their effect on parenting"),
     ("partners", "partners, fathers or other adults in the household"),
     ("extended-family", "the extended family"),
-    ("child-voice", "the child's own experience (has the child been seen and spoken to?)"),
     ("supervision", "a chronology or the history of referrals"),
 )
 
@@ -51,6 +53,7 @@ NOTICE_AREA_UNKNOWN = (
     "Your area is not set, so your own local procedures apply. Below is what each local protocol "
     "in these sources says, labelled by area: use your own area's route."
 )
+NOTICE_NO_ROUTE = "The sources hold no referral route for {area} that could be found: use your local procedures."
 NOTICE_OTHER_AREA = (
     "Some extracts come from another area's local protocol: its contacts and procedures are not yours."
 )
@@ -58,22 +61,14 @@ NOTICE_NOT_COVERED = (
     "The sources do not cover this question. Nothing below answers it; these are the nearest topics they do cover."
 )
 NOTICE_NOT_COVERED_BEYOND_NOW = "Beyond the referral route above, the sources do not cover this question."
+NOTICE_PARTLY = "The sources do not mention: {terms}. Nothing below speaks to that part of the question."
+NOTICE_AREA_FROM = "Area assumed: {area} (from \u201c{words}\u201d). Set your area if this is wrong."
 
 REFERRAL_QUERY = (
     "worried about a child's welfare: prompt referral by telephone to the MASH Team, children's social care; "
     "emergencies outside office hours Emergency Duty Team telephone number; refer concerns to children's social "
     "care or the police where a child may be suffering significant harm"
 )
-
-
-@dataclass(frozen=True)
-class Options:
-    max_extracts: int = 8
-    max_words: int = 260
-    max_checklist: int = 5
-    case_facets: int = 7
-    case_extracts_per_facet: int = 3
-    case_checklist: int = 10
 
 
 def validate_question(question: str) -> str:
@@ -85,109 +80,98 @@ def validate_question(question: str) -> str:
     return text
 
 
+# -- stage 2: evidence ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What retrieval found for a plan: query 0 is the question or case itself, then one
+    query per facet of a case, in the plan's order."""
+
+    queries: tuple[Query, ...]
+    vectors: np.ndarray
+    hits: tuple[tuple[Hit, ...], ...]
+    sims: np.ndarray  # sentence rows x queries
+
+    @property
+    def overall(self) -> tuple[Hit, ...]:
+        return self.hits[0]
+
+
+def gather(plan: Plan, retriever: Retriever, tuning: Tuning) -> Evidence:
+    """Every query of the answer embedded in one batched call, then ranked."""
+    queries = [retriever.parse(plan.text)]
+    for facet in plan.facets:
+        # Each facet is retrieved in the protocols' words plus what the case says of it.
+        queries.append(retriever.parse(facet.query, extra=facet_context(facet, plan.text)))
+    vectors = retriever.embed([q.embed_text for q in queries])
+    k = tuning.case_hits if plan.case else tuning.question_hits
+    hits = retriever.search_vectors(queries, vectors, area=plan.area, k=max(k, 8),
+                                    facet_names=[None] + [f.name for f in plan.facets])
+    return Evidence(queries=tuple(queries), vectors=vectors, hits=tuple(tuple(h) for h in hits),
+                    sims=retriever.sentence_similarities(vectors))
+
+
+# -- the composer -----------------------------------------------------------------------------------
+
+
 class Composer:
-    def __init__(self, retriever: Retriever, options: Options | None = None):
+    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None):
         self.retriever = retriever
-        self.options = options or Options()
-        self._referrals: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
+        self.tuning = tuning
+        # `decline=False`: no fitted model (while fitting one); None: the shipped model, if any.
+        self.decline = load_decline() if decline is None else (decline or None)
+        self._routes: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
 
     @property
     def index(self):
         return self.retriever.index
 
-    # -- entry point ---------------------------------------------------------------------
-    def answer(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Answer:
-        started = time.perf_counter()
+    def plan(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Plan:
         text = validate_question(question)
         if area is not None and area not in self.index.areas:
             raise UnknownAreaError(area, self.index.areas)
-        area = self.retriever.resolve_area(text, area)
-        facets = detect_facets(text)
-        case = is_case(text) or (role == "manager" and len(text.split()) > 12)
-        signals = urgent_signals(text)
-        q = Query.parse(text)
-        builder = _Builder(self.index)
+        return read_question(text, area=area, role=role, areas=self.index.local_areas,
+                             max_facets=self.tuning.case_facets)
 
-        if case:
-            chosen = self._case_facets(facets)
-            # Each facet is retrieved in the protocols' words plus what the case says of it.
-            queries = [q] + [Query.parse(f.query, extra=facet_context(f, text)) for f in chosen]
-            vectors = self.retriever.embed([x.embed_text for x in queries])
-            results = self.retriever.search_vectors(
-                queries, vectors, area=area, k=4, facet_names=[None] + [f.name for f in chosen]
-            )
-            overall = results[0]
-            abstain = False
-        else:
-            chosen = []
-            vectors = self.retriever.embed([q.embed_text])
-            results = self.retriever.search_vectors([q], vectors, area=area, k=6)
-            overall = results[0]
-            abstain = self._weak_evidence(q, overall)
+    def answer(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Answer:
+        started = time.perf_counter()
+        plan = self.plan(question, area=area, role=role)
+        evidence = gather(plan, self.retriever, self.tuning)
         timings = {"retrieve": round((time.perf_counter() - started) * 1000, 1)}
-        for hits in results:
-            for hit in hits:
-                builder.hits.setdefault(hit.passage.id, hit)
-
-        sims = self.retriever.sentence_similarities(vectors)
-        urgent_part = self._what_to_do_now(builder, area) if signals else None
-        if abstain and urgent_part is None:
-            nearest = tuple(dict.fromkeys(f"{h.passage.title} — {h.passage.section_label}" for h in overall[:3]))
-            return Answer(
-                question=text, area=area, parts=(), checklist=(), urgent=None, citations=(), abstained=True,
-                notices=(NOTICE_NOT_COVERED,), nearest_topics=nearest, facets=tuple(f.name for f in facets),
-                timings_ms=timings,
-            )
-
+        builder = _Builder(self.index, evidence, self.tuning)
+        urgent = self.what_to_do_now(builder, plan) if plan.urgent else None
+        declined = not plan.case and self.declines(plan, evidence)
+        notices = self.notices(plan, builder, declined)
+        if declined and urgent is None:
+            nearest = tuple(dict.fromkeys(f"{h.passage.title} — {h.passage.section_label}"
+                                          for h in evidence.overall[:3]))
+            return Answer(question=plan.text, area=plan.area, parts=(), checklist=(), urgent=None, citations=(),
+                          abstained=True, notices=(NOTICE_NOT_COVERED,), nearest_topics=nearest,
+                          facets=tuple(f.name for f in plan.facets), timings_ms=timings)
         parts: list[AnswerPart] = []
-        if case:
-            used: set[str] = set()
-            overall_extracts = self._select(builder, q, overall, used, sims[:, 0], max_extracts=3, max_words=90,
-                                            per_passage=1)
-            if overall_extracts:
-                parts.append(AnswerPart(heading=HEADING_GUIDANCE, extracts=tuple(overall_extracts)))
-            for n, (facet, hits) in enumerate(zip(chosen, results[1:], strict=True), start=1):
-                facet_q = Query.parse(facet.query)
-                extracts = self._select(builder, facet_q, hits, used, sims[:, n],
-                                        max_extracts=self.options.case_extracts_per_facet, max_words=110, per_passage=1)
-                if extracts:
-                    parts.append(AnswerPart(heading=facet.heading, extracts=tuple(extracts)))
-        elif not abstain:
-            extracts = self._select(builder, q, overall, set(), sims[:, 0], max_extracts=self.options.max_extracts,
-                                    max_words=self.options.max_words, per_passage=3)
-            if extracts:
-                parts.append(AnswerPart(heading=HEADING_GUIDANCE, extracts=tuple(extracts)))
-
-        checklist = () if abstain else self._checklist(builder, q, vectors, chosen, area, role, case)
-        if role == "manager" and not abstain:
-            parts.insert(0, self._supervision(builder, q, vectors[0], text))
-        notices = [NOTICE_DECIDE]
-        if signals:
-            notices.insert(0, NOTICE_DANGER)
-        if area is not None and any(
-            self.index.scope_of(c.passage) == "local" and c.passage.area != area for c in builder.citations
+        checklist: list[Extract] = []
+        if not declined:
+            if plan.case:
+                parts = self.case_guidance(builder, plan, evidence)
+            else:
+                parts = self.question_guidance(builder, plan, evidence)
+            checklist = self.questions_to_explore(builder, plan, evidence)
+            if plan.role == "manager":
+                parts.insert(0, self.supervision(builder, plan, evidence))
+        if plan.area is not None and any(
+            self.index.scope_of(c.passage) == "local" and c.passage.area != plan.area for c in builder.citations
         ):
             notices.append(NOTICE_OTHER_AREA)
         timings["total"] = round((time.perf_counter() - started) * 1000, 1)
         return Answer(
-            question=text,
-            area=area,
-            parts=tuple(parts),
-            checklist=tuple(checklist),
-            urgent=urgent_part,
-            citations=tuple(builder.citations),
-            abstained=abstain,
-            notices=tuple(notices) + ((NOTICE_NOT_COVERED_BEYOND_NOW,) if abstain else ()),
-            facets=tuple(f.name for f in facets),
-            timings_ms=timings,
+            question=plan.text, area=plan.area, parts=tuple(parts), checklist=tuple(checklist), urgent=urgent,
+            citations=tuple(builder.citations), abstained=declined,
+            notices=tuple(notices) + ((NOTICE_NOT_COVERED_BEYOND_NOW,) if declined else ()),
+            facets=tuple(f.name for f in plan.facets), timings_ms=timings,
         )
 
-    # -- pieces --------------------------------------------------------------------------
-    def _case_facets(self, facets: list[Facet]) -> list[Facet]:
-        specific = [f for f in facets if f.name != "child-voice"]
-        voice = [f for f in facets if f.name == "child-voice"]
-        return (specific[: self.options.case_facets - 1] + voice)[: self.options.case_facets]
-
+    # -- declining ---------------------------------------------------------------------------
     def uncovered_terms(self, q: Query) -> list[str]:
         """Topic words of the question that the sources never use (and that are not
         practitioners' shorthand we translate, nor informal chat)."""
@@ -198,144 +182,270 @@ class Composer:
             and t not in CHAT_STEMS and len(t) >= 3 and not any(c.isdigit() for c in t)
         ]
 
-    def _weak_evidence(self, q: Query, hits: list[Hit]) -> bool:
-        """Decline when the best passage is far from the question, or when the question's
-        topic is a word the sources never use and the match is only middling."""
-        if not hits:
-            return True
-        similarity = hits[0].similarity
-        if similarity < ABSTAIN_SIMILARITY:
-            return True
-        return bool(self.uncovered_terms(q)) and similarity < ABSTAIN_SIMILARITY_UNCOVERED
+    def decline_features(self, plan: Plan, evidence: Evidence) -> np.ndarray:
+        return decline_features(self, evidence)
 
-    def _select(
-        self, builder: _Builder, q: Query, hits: list[Hit], used: set[str], sims: np.ndarray, *, max_extracts: int,
-        max_words: int, per_passage: int,
-    ) -> list[Extract]:
-        """The sentences of the top passages closest in meaning to the query (a little help
-        from shared rare words), in reading order within each passage."""
-        query_terms = {t: q.weights.get(t, 1.0) for t in q.tokens}
-        candidates: list[tuple[float, int, Passage, tuple[int, int]]] = []
-        for rank, hit in enumerate(hits[:6]):
-            passage = hit.passage
-            if passage.id in used or is_illustration(passage):
-                continue
-            for row in self.index.sentences_of.get(passage.id, []):
-                _, a, b = self.index.sentence_spans[row]
-                if builder.repeats(passage.text[a:b]) or echoes(passage.text[a:b], q.text):
-                    continue
-                lexical = min(self._sentence_score(passage.text[a:b], query_terms), 8.0)
-                score = float(sims[row]) + 0.01 * lexical - 0.015 * rank
-                candidates.append((score, rank, passage, (a, b)))
-        if not candidates:
-            return []
+    def declines(self, plan: Plan, evidence: Evidence) -> bool:
+        """Decline when the evidence is too weak for the question (a model fitted on dev)."""
+        if not evidence.overall:
+            return True
+        x = decline_features(self, evidence)
+        if self.decline is None:
+            return evidence.overall[0].similarity < self.tuning.decline_similarity
+        return bool(self.decline.score(x[None, :])[0] < self.decline.meta["threshold"])
+
+    def notices(self, plan: Plan, builder: _Builder, declined: bool) -> list[str]:
+        notices = [NOTICE_DECIDE]
+        if plan.urgent:
+            notices.insert(0, NOTICE_DANGER)
+        if plan.area_from:
+            notices.append(NOTICE_AREA_FROM.format(area=plan.area, words=plan.area_from))
+        if not declined and not plan.case:
+            missing = self.uncovered_terms(builder.evidence.queries[0])
+            if missing:
+                notices.append(NOTICE_PARTLY.format(terms=", ".join(missing)))
+        return notices
+
+    # -- guidance --------------------------------------------------------------------------
+    def question_guidance(self, builder: _Builder, plan: Plan, evidence: Evidence) -> list[AnswerPart]:
+        t = self.tuning
+        parts = []
+        guidance = builder.select(evidence.overall[: t.question_hits], evidence.queries[0], evidence.sims[:, 0],
+                                  kinds=(GUIDANCE,), max_extracts=t.question_extracts, max_words=t.question_words,
+                                  per_passage=t.per_passage)
+        if guidance:
+            parts.append(AnswerPart(heading=HEADING_GUIDANCE, extracts=tuple(guidance)))
+        words = sum(len(e.text.split()) for e in guidance)
+        for heading, kind in ((HEADING_FINDINGS, FINDING), (HEADING_BACKGROUND, BACKGROUND)):
+            extracts = builder.select(evidence.overall[: t.question_hits], evidence.queries[0], evidence.sims[:, 0],
+                                      kinds=(kind,), max_extracts=t.findings,
+                                      max_words=max(60, t.question_words - words), per_passage=1)
+            if extracts:
+                words += sum(len(e.text.split()) for e in extracts)
+                parts.append(AnswerPart(heading=heading, extracts=tuple(extracts), note=_labelled(extracts, builder)))
+        return parts
+
+    def case_guidance(self, builder: _Builder, plan: Plan, evidence: Evidence) -> list[AnswerPart]:
+        """Guidance under each facet the case raises, each extract relevant to both the facet
+        and the case, within one word budget for the whole answer; a facet with nothing
+        relevant is left out rather than filled."""
+        t = self.tuning
+        case_sims = evidence.sims[:, 0]
+        candidates: list[tuple[float, int, str, Passage, tuple[int, int]]] = []
+        columns = [(0, None)] + [(n, f) for n, f in enumerate(plan.facets, start=1)]
+        for n, facet in columns:
+            for hit in evidence.hits[n][: t.case_hits]:
+                passage = hit.passage
+                for row in self.index.sentences_of.get(passage.id, []):
+                    if self.index.sentence_kinds[row] != GUIDANCE:
+                        continue
+                    _, a, b = self.index.sentence_spans[row]
+                    if echoes(passage.text[a:b], plan.text):
+                        continue
+                    to_case, to_facet = float(case_sims[row]), float(evidence.sims[row, n])
+                    if to_case < t.case_floor or (facet is not None and to_facet < t.facet_floor):
+                        continue
+                    score = (1 - t.case_weight) * to_facet + t.case_weight * to_case
+                    candidates.append((score, n, facet.name if facet else "", passage, (a, b)))
         candidates.sort(key=lambda c: -c[0])
-        floor = max(SENTENCE_FLOOR, candidates[0][0] - SENTENCE_WINDOW)
-        picked: list[tuple[float, int, Passage, tuple[int, int]]] = []
-        per: dict[str, int] = {}
-        words = 0
-        for score, rank, passage, span in candidates:
-            if score < floor or len(picked) >= max_extracts:
+        budget = t.case_words - builder.words
+        # The case as a whole fills what its facets leave: a case with few facets gets more of it.
+        overall = max(t.case_overall_min, t.case_overall_max - t.case_per_facet * len(plan.facets))
+        chosen: dict[int, list[tuple[float, Passage, tuple[int, int]]]] = {}
+        seen_rows: set[tuple[str, int]] = set()
+        for score, n, _, passage, span in candidates:
+            if (passage.id, span[0]) in seen_rows or len(chosen.get(n, [])) >= (t.case_per_facet if n else overall):
+                continue
+            span = with_context(passage, span)
+            text = passage.text[span[0] : span[1]]
+            n_words = len(text.split())
+            if n_words > budget or builder.repeats(text) or not builder.can_cite(passage, t.case_sources):
+                continue
+            seen_rows.add((passage.id, span[0]))
+            chosen.setdefault(n, []).append((score, passage, span))
+            builder.reserve(text, passage)
+            budget -= n_words
+        # Facets in the order of their best extract: what most changes what happens next first.
+        findings = builder.select(evidence.overall[: t.case_hits], evidence.queries[0], case_sims, kinds=(FINDING,),
+                                  max_extracts=t.findings, max_words=min(budget, 80), per_passage=1,
+                                  allowed=lambda p: builder.can_cite(p, t.case_sources)) if budget > 20 else []
+        order = sorted(chosen, key=lambda n: -max(s for s, _, _ in chosen[n]))
+        parts = []
+        for n in order:
+            picked = sorted(chosen[n], key=lambda c: (c[1].doc_id, c[1].order, c[2][0]))
+            heading = HEADING_GUIDANCE if n == 0 else plan.facets[n - 1].heading
+            parts.append(AnswerPart(heading=heading, extracts=tuple(builder.extract(p, s, sc) for sc, p, s in picked)))
+        if findings:
+            parts.append(AnswerPart(heading=HEADING_FINDINGS, extracts=tuple(findings), note=_labelled(findings, builder)))
+        return parts
+
+    # -- questions to explore -----------------------------------------------------------------
+    def questions_to_explore(self, builder: _Builder, plan: Plan, evidence: Evidence) -> list[Extract]:
+        t = self.tuning
+        items = self.index.checklist
+        if not items:
+            return []
+        limit = t.case_checklist if plan.case else t.question_checklist
+        sims = self.index.checklist_vectors @ evidence.vectors.T  # items x queries
+        # An item's relevance: to the case (or question) and, for a case, its best facet.
+        score = sims[:, 0] if sims.shape[1] == 1 else 0.5 * sims[:, 0] + 0.5 * sims[:, 1:].max(axis=1)
+        order = np.argsort(-score, kind="stable")
+        out: list[Extract] = []
+        for i in order:
+            if len(out) >= limit or score[i] < t.checklist_floor:
                 break
-            if per.get(passage.id, 0) >= per_passage:
+            item = items[i]
+            passage = self.index.by_id.get(item.passage_id)
+            if passage is None or item.text.rstrip().endswith(":"):
                 continue
-            n_words = len(passage.text[span[0] : span[1]].split())
-            if picked and words + n_words > max_words:
+            if plan.area and self.index.scope_of(passage) == "local" and passage.area != plan.area:
+                continue  # another area's checklist asks the same things in its own words
+            text = passage.text[item.start : item.end]
+            if plan.case and builder.words + len(text.split()) > t.case_words:
                 continue
-            picked.append((score, rank, passage, span))
-            per[passage.id] = per.get(passage.id, 0) + 1
-            words += n_words
-        kept = []
-        for candidate in picked:
-            if not any(_near_duplicate(candidate[2].text[candidate[3][0]:candidate[3][1]],
-                                       k[2].text[k[3][0]:k[3][1]]) for k in kept):
-                kept.append(candidate)
-        picked = kept
-        for _, _, passage, _ in picked:
-            used.add(passage.id)
-        picked.sort(key=lambda c: (c[1], c[3][0]))
-        return [builder.extract(p, span, score) for score, _, p, span in picked]
+            if builder.repeats(text) or not builder.can_cite(passage, t.case_sources if plan.case else 99):
+                continue
+            builder.reserve(text, passage)
+            out.append(builder.extract(passage, (item.start, item.end), float(score[i])))
+        return out
 
-    def _sentence_score(self, sentence: str, query_terms: dict[str, float]) -> float:
-        tokens = set(lexical_tokens(sentence))
-        if not tokens:
-            return 0.0
-        overlap = sum(self.index.bm25.idf(t) * w for t, w in query_terms.items() if t in tokens)
-        return overlap / (len(tokens) ** 0.3)
-
-    def _supervision(self, builder: _Builder, q: Query, vector: np.ndarray, text: str) -> AnswerPart:
+    def supervision(self, builder: _Builder, plan: Plan, evidence: Evidence) -> AnswerPart:
         """For a manager: the questions the protocols ask of a case in supervision (the
         managers' checklist and the analysis questions), and what the summary leaves out."""
-        by_id = {i.id: i for i in self.index.checklist}
-        nearest = self.index.build.query(vector[None, :], len(by_id), which="checklist")[0]
-        items = [
-            by_id[iid] for iid, _ in nearest
-            if iid in by_id and any(t.lower() in " ".join(by_id[iid].section).lower() for t in SUPERVISION_TOPICS)
-        ]
-        extracts = [builder.extract(self.index.by_id[i.passage_id], (i.start, i.end), 1.0) for i in items[:8]]
-        mentioned = {f.name for f in detect_facets(text)}
+        items = [i for i in self.index.checklist
+                 if any(s.lower() in " ".join(i.section).lower() for s in SUPERVISION_TOPICS)]
+        extracts = []
+        if items:
+            rows = [self.index.checklist.index(i) for i in items]
+            sims = self.index.checklist_vectors[rows] @ evidence.vectors[0]
+            for j in np.argsort(-sims)[:6]:
+                item = items[j]
+                passage = self.index.by_id.get(item.passage_id)
+                text = passage.text[item.start : item.end] if passage else ""
+                if passage is None or builder.repeats(text):
+                    continue
+                builder.reserve(text, passage)
+                extracts.append(builder.extract(passage, (item.start, item.end), float(sims[j])))
+        mentioned = {f.name for f in plan.facets} | {f.name for f in _all_facets(plan.text)}
         gaps = [label for name, label in SUPERVISION_GAPS if name not in mentioned]
         note = f"The summary does not mention: {'; '.join(gaps)}." if gaps else None
         return AnswerPart(heading=HEADING_SUPERVISION, extracts=tuple(extracts), note=note)
 
-    def _checklist(self, builder, q: Query, vectors: np.ndarray, facets: list[Facet], area, role, case) -> list[Extract]:
-        prefer = ("social work managers", "Analysis") if role == "manager" else ()
-        if not case:
-            items = self.retriever.checklist_for(q, vectors[0], k=self.options.max_checklist, area=area,
-                                                 prefer_topics=prefer)
+    # -- what to do now -------------------------------------------------------------------------
+    def what_to_do_now(self, builder: _Builder, plan: Plan) -> AnswerPart:
+        if plan.area not in self._routes:
+            self._routes[plan.area] = self.referral_route(plan.area)
+        extracts = []
+        for passage, spans in self._routes[plan.area]:
+            for span in spans:
+                builder.reserve(passage.text[span[0] : span[1]], passage)
+                extracts.append(builder.extract(passage, span, 1.0))
+        if plan.area is None:
+            note = NOTICE_AREA_UNKNOWN
+        elif not extracts:
+            note = NOTICE_NO_ROUTE.format(area=plan.area)
         else:
-            items, seen = [], set()
-            per_facet = max(1, self.options.case_checklist // max(1, len(facets)))
-            for facet, vector in zip(facets, vectors[1:], strict=True):
-                for item, score in self.retriever.checklist_for(Query.parse(facet.query), vector, k=per_facet + 2,
-                                                                area=area, prefer_topics=prefer):
-                    if item.id not in seen and sum(1 for i in items if i[2] == facet.name) < per_facet:
-                        seen.add(item.id)
-                        items.append((item, score, facet.name))
-            items = [(i, s) for i, s, _ in items][: self.options.case_checklist]
-        out = []
-        for item, score in items:
-            if item.text.rstrip().endswith(":") or any(_near_duplicate(item.text, e.text) for e in out):
-                continue
-            passage = self.index.by_id[item.passage_id]
-            out.append(builder.extract(passage, (item.start, item.end), score))
-        return out
-
-    def _what_to_do_now(self, builder: _Builder, area: str | None) -> AnswerPart:
-        if area not in self._referrals:
-            self._referrals[area] = self._referral_spans(area)
-        extracts = [builder.extract(p, span, 1.0) for p, spans in self._referrals[area] for span in spans]
-        note = None if area else NOTICE_AREA_UNKNOWN
+            note = None
         return AnswerPart(heading=HEADING_NOW, extracts=tuple(extracts), note=note)
 
-    def _referral_spans(self, area: str | None) -> list[tuple[Passage, list[tuple[int, int]]]]:
+    def referral_route(self, area: str | None) -> list[tuple[Passage, list[tuple[int, int]]]]:
         """The referral route of the user's area (or of each area, labelled, when unknown),
         quoted from the local protocols. Fixed per area, so computed once."""
-        q = Query.parse(REFERRAL_QUERY)
-        vector = self.retriever.embed([q.embed_text])
-        dense = self.index.build.query(vector, 60)[0]
-        lexical = self.index.bm25.top(q.tokens, 60, q.weights)
-        hits = self.retriever.fuse(dense, lexical, area=area)
-        local_areas = [a for a in self.index.local_areas if area is None or a == area]
-        terms = {t: 1.0 for t in q.tokens}
+        q = self.retriever.parse(REFERRAL_QUERY)
+        vector = self.retriever.embed([q.embed_text])[0]
+        dense = [(p.id, float(s)) for p, s in zip(self.index.passages, self.index.passage_vectors @ vector, strict=True)]
+        dense = sorted(dense, key=lambda x: -x[1])[:60]
+        hits = self.retriever.fuse(dense, self.index.bm25.top(q.tokens, 60, q.weights), area=area)
+        terms = {tok: 1.0 for tok in q.tokens}
         out = []
-        for local_area in local_areas:
-            area_hits = [h for h in hits if h.passage.area == local_area and self.index.scope_of(h.passage) == "local"]
+        for local_area in [a for a in self.index.local_areas if area is None or a == area]:
             chosen: list[tuple[Passage, list[tuple[int, int]]]] = []
-            for hit in area_hits[:6]:
+            words = 0
+            for hit in [h for h in hits if h.passage.area == local_area and self.index.scope_of(h.passage) == "local"][:6]:
                 spans = []
                 for span in guidance_spans(hit.passage.text, hit.passage.section):
                     sentence = hit.passage.text[span[0] : span[1]]
-                    score = self._sentence_score(sentence, terms) + (4.0 if PHONE.search(sentence) else 0.0)
-                    if score >= 4.0:
+                    score = _overlap(self.index, sentence, terms) + (4.0 if PHONE.search(sentence) else 0.0)
+                    n = len(sentence.split())
+                    if score >= 4.0 and words + n <= self.tuning.route_words:
                         spans.append(span)
+                        words += n
                 if spans:
-                    chosen.append((hit.passage, spans[:6]))
-                if sum(len(s) for _, s in chosen) >= 7:
+                    chosen.append((hit.passage, spans[: self.tuning.route_sentences]))
+                if sum(len(s) for _, s in chosen) >= self.tuning.route_sentences:
                     break
             chosen.sort(key=lambda c: c[0].order)
             out.extend(chosen)
         return out
+
+
+# -- declining --------------------------------------------------------------------------------------
+
+DECLINE_FEATURES = ("top_score", "top_similarity", "top_sentence", "top_bm25", "uncovered")
+
+
+def decline_features(composer: Composer, evidence: Evidence) -> np.ndarray:
+    """What the decision to decline looks at: how strong the best evidence is, and whether the
+    question's topic words appear in the sources at all."""
+    q = evidence.queries[0]
+    top = evidence.overall[0] if evidence.overall else None
+    sentence = float(evidence.sims[:, 0].max()) if evidence.sims.size else 0.0
+    bm25 = composer.index.bm25.scores(q.tokens, q.weights)
+    topic = [t for t in dict.fromkeys(q.tokens) if t not in CHAT_STEMS]
+    uncovered = len(composer.uncovered_terms(q)) / max(1, len(topic))
+    return np.array([top.score if top else -10.0, top.similarity if top else 0.0, sentence,
+                     float(np.log1p(bm25.max())) if len(bm25) else 0.0, uncovered])
+
+
+def load_decline():
+    from assistant.rank import DECLINE_FILE, Ranker
+
+    return Ranker.load(DECLINE_FILE, names=DECLINE_FEATURES) if DECLINE_FILE.exists() else None
+
+
+# -- extracts -----------------------------------------------------------------------------------------
+
+# A sentence that leans on the one before it: shown with it, or not at all.
+_DEPENDENT = re.compile(r"^(this|these|that|those|such|it|they|he|she|there|however|therefore|also|and|but|or|"
+                        r"otherwise|in (such|these|this|that) (cases?|circumstances|situations?)|if so|if not|"
+                        r"as a result|for example)\b", re.I)
+# A condition put to the reader ("where you have reasonable cause to believe ...") governs what follows it.
+_CONDITION = re.compile(r"\b(where|if|when|unless) (you|there is|there are|a child|the child)\b", re.I)
+
+
+def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
+    """The span widened back over the one sentence before it, in the same paragraph, when the
+    sentence leans on it: it opens with "this", "in such cases" and the like, or the sentence
+    before sets a condition ("where you have reasonable cause to believe ... . Sharing ...
+    takes precedence over confidentiality")."""
+    a, b = span
+    paragraph_start = passage.text.rfind("\n", 0, a) + 1
+    previous = [s for s in sentence_spans(passage.text[paragraph_start:a]) if s[1] > s[0]]
+    if not previous:
+        return span
+    start, end = previous[-1]
+    before = passage.text[paragraph_start + start : paragraph_start + end]
+    if _DEPENDENT.match(passage.text[a:b]) or _CONDITION.search(before):
+        return (paragraph_start + start, b)
+    return span
+
+
+def _overlap(index, sentence: str, terms: dict[str, float]) -> float:
+    tokens = set(lexical_tokens(sentence))
+    if not tokens:
+        return 0.0
+    return sum(index.bm25.idf(t) * w for t, w in terms.items() if t in tokens) / (len(tokens) ** 0.3)
+
+
+def _labelled(extracts: list[Extract], builder: _Builder) -> str:
+    titles = list(dict.fromkeys(builder.citations[e.citation - 1].passage.title for e in extracts))
+    return "From: " + "; ".join(titles) + ". Reported, not guidance."
+
+
+def _all_facets(text: str):
+    from assistant.facets import detect_facets
+
+    return detect_facets(text)
 
 
 def _trigrams(text: str) -> set[tuple[str, ...]]:
@@ -356,39 +466,93 @@ def echoes(sentence: str, question: str) -> bool:
     return len(ts) >= 3 and len(ts & _trigrams(question)) >= 0.6 * len(ts)
 
 
-_ILLUSTRATION = re.compile(r"^case study \d|\bsurvey\b|\bquestionnaire\b", re.I)
-
-
-def is_illustration(passage: Passage) -> bool:
-    """A case study or survey printed in a report illustrates; it is not guidance to quote."""
-    return any(_ILLUSTRATION.search(heading) for heading in passage.section)
-
-
-def facet_context(facet: Facet, text: str) -> str:
+def facet_context(facet, text: str) -> str:
     """The sentences of a case description that mention a facet."""
     sentences = [s for s in re.split(r"(?<=[.?!\n])\s+", text) if facet.matches(s)]
     return " ".join(sentences)[:400]
 
 
 class _Builder:
-    """Numbers citations in order of first use and makes verified extracts."""
+    """Numbers citations in order of first use, makes verified extracts, and keeps count of
+    the words an answer has used."""
 
-    def __init__(self, index):
+    def __init__(self, index, evidence: Evidence, tuning: Tuning):
         self.index = index
+        self.evidence = evidence
+        self.tuning = tuning
         self.hits: dict[str, Hit] = {}
+        for hits in evidence.hits:
+            for hit in hits:
+                self.hits.setdefault(hit.passage.id, hit)
         self.citations: list[Citation] = []
         self._numbers: dict[str, int] = {}
         self._texts: list[str] = []
+        self._cited: set[str] = set()
+        self.words = 0
 
     def repeats(self, text: str) -> bool:
         return any(_near_duplicate(text, e) for e in self._texts)
+
+    def can_cite(self, passage: Passage, limit: int) -> bool:
+        return passage.id in self._cited or len(self._cited) < limit
+
+    def reserve(self, text: str, passage: Passage) -> None:
+        """Count an extract chosen now and made later (parts are built in reading order)."""
+        self._texts.append(text)
+        self._cited.add(passage.id)
+        self.words += len(text.split())
+
+    def select(self, hits, q: Query, sims: np.ndarray, *, kinds: tuple[str, ...], max_extracts: int, max_words: int,
+               per_passage: int, allowed=lambda passage: True) -> list[Extract]:
+        """The sentences of the top passages closest in meaning to the query (a little help
+        from shared rare words), in reading order within each passage."""
+        t = self.tuning
+        query_terms = {tok: q.weights.get(tok, 1.0) for tok in q.tokens}
+        candidates: list[tuple[float, int, Passage, tuple[int, int]]] = []
+        for rank, hit in enumerate(hits):
+            passage = hit.passage
+            if not allowed(passage):
+                continue
+            for row in self.index.sentences_of.get(passage.id, []):
+                if self.index.sentence_kinds[row] not in kinds:
+                    continue
+                _, a, b = self.index.sentence_spans[row]
+                if self.repeats(passage.text[a:b]) or echoes(passage.text[a:b], q.text):
+                    continue
+                lexical = min(_overlap(self.index, passage.text[a:b], query_terms), t.lexical_cap)
+                score = float(sims[row]) + t.lexical_bonus * lexical - t.rank_penalty * rank
+                candidates.append((score, rank, passage, (a, b)))
+        if not candidates:
+            return []
+        candidates.sort(key=lambda c: -c[0])
+        floor = max(t.sentence_floor, candidates[0][0] - t.sentence_window)
+        picked: list[tuple[float, int, Passage, tuple[int, int]]] = []
+        per: dict[str, int] = {}
+        words = 0
+        for score, rank, passage, span in candidates:
+            if score < floor or len(picked) >= max_extracts:
+                break
+            if per.get(passage.id, 0) >= per_passage:
+                continue
+            span = with_context(passage, span)
+            text = passage.text[span[0] : span[1]]
+            if any(p.id == passage.id and s[0] <= span[0] < s[1] for _, _, p, s in picked) or self.repeats(text):
+                continue
+            n_words = len(text.split())
+            if picked and words + n_words > max_words:
+                continue
+            picked.append((score, rank, passage, span))
+            per[passage.id] = per.get(passage.id, 0) + 1
+            words += n_words
+            self.reserve(text, passage)
+        picked.sort(key=lambda c: (c[1], c[3][0]))
+        return [self.extract(p, span, score) for score, _, p, span in picked]
 
     def extract(self, passage: Passage, span: tuple[int, int], score: float) -> Extract:
         if passage.id not in self._numbers:
             self._numbers[passage.id] = len(self.citations) + 1
             self.citations.append(Citation(n=self._numbers[passage.id], passage=passage, hit=self.hits.get(passage.id)))
         start, end = span
-        self._texts.append(passage.text[start:end])
         return Extract(
             text=passage.text[start:end], citation=self._numbers[passage.id], passage_id=passage.id,
             start=start, end=end, score=round(float(score), 4),

@@ -51,57 +51,101 @@ _CASE_MARKERS = re.compile(
 
 def is_case(text: str) -> bool:
     """A case description rather than a question: it describes people (ages, family roles)
-    and touches several facets."""
+    and touches a facet, or it runs to case-note length."""
     people = len(_CASE_MARKERS.findall(text))
     specific = [f for f in detect_facets(text) if f.name != "child-voice"]
-    return (people >= 2 and len(specific) >= 2) or (len(text.split()) >= 35 and len(specific) >= 2)
+    words = len(text.split())
+    return (people >= 2 and len(specific) >= 1) or words >= 30 or (words >= 20 and len(specific) >= 2)
 
 
-# Signals that a child may be at risk now. Each is specific enough that a general question
-# ("what does the guidance say about domestic violence?") does not trip it.
-_URGENT = [
-    r"\b(left|home|alone) (alone|on (his|her|their) own)\b",
-    r"\bhome alone\b",
-    r"\bleft (the )?(kids?|children|child|baby|toddler)\b.{0,30}\b(alone|on (his|her|their) own|unattended)",
-    r"\bunattended\b",
-    r"\b(found|is|was|lying) (unconscious|collapsed|unresponsive)",
-    r"\b(can'?t|cannot|couldn'?t) (wake|rouse)\b",
-    r"\bnot breathing\b",
-    r"\boverdos(ed|e) (tonight|today|this morning|just now|now)\b",
-    r"\b(has|just|have) (overdosed|od'?d)\b",
-    r"\b(swallowed|drank|drunk|ingested|taken|took|got hold of|eaten|ate)\b.{0,40}\b(methadone|pills?|tablets?|drugs?|medication|script)",
-    r"\b(child|kid|baby|toddler|son|daughter|boy|girl)\b.{0,40}\b(swallowed|drank|ingested|got hold of)",
-    r"\b(bruis|injur|burn(s|ed|t)|broken (arm|leg|bone)|black eye|marks on)",
-    r"\b(hit|hits|hitting|punched|kicked|strangled|threatened|attacked) (him|her|them|the (child|kid|baby|children)|my)\b",
-    r"\b(knife|weapon|gun)\b",
-    r"\b(right now|tonight|at the moment|currently)\b.{0,60}\b(drunk|high|intoxicated|off (his|her) face|violent|alone|unsafe)",
-    r"\b(drunk|high|intoxicated|off (his|her) face|passed out|out of it)\b.{0,60}\b(right now|tonight|looking after|in charge of|with the (baby|kids?|children))",
-    r"\b(immediate|imminent) (danger|risk)\b",
-    r"\bnot safe to go home\b",
-    r"\bscared to go home\b",
-    r"\bdisclos(ed|es|ure)\b.{0,40}\b(abuse|hit|hurt|violence)",
-    r"\bemergency\b",
-]
-_URGENT_RE = [re.compile(p, re.I) for p in _URGENT]
+# Signals that a child may be at risk now, by kind of risk (the kinds the referral guidance of
+# the protocols names), as practitioners type them. Each is specific enough that a general
+# question ("what does the guidance say about domestic violence?") does not trip it.
+_CHILD = r"(child|kid|baby|toddler|infant|son|daughter|boy|girl|little one|\d{1,2} ?(yo|y/o|mths?|months?)|\d{1,2}-year-old|he|she)"
+_DRUG = r"(methadone|meth|pills?|tablets?|meds|medication|drugs?|script|bottle|subutex|bupe|heroin|diazepam|valium)"
+_URGENT = {
+    "took a parent's drugs": [
+        rf"\b(swallowed|drank|drunk|ingested|taken|took|got hold of|got into|eaten|ate|chewing|had a (swig|sip|mouthful))\b.{{0,40}}\b{_DRUG}",
+        rf"\b{_CHILD}\b.{{0,40}}\b(swallowed|ingested|got hold of|got into|chewing|had a (swig|sip))",
+        r"\b(lid off|bottle (open|empty)|third gone|half gone)\b",
+    ],
+    "left alone": [
+        r"\bhome alone\b", r"\bunattended\b",
+        r"\b(left|leaves|leaving)\b.{0,30}\b(alone|on (his|her|their) own|by (him|her|them)sel(f|ves))\b",
+        r"\bon (his|her|their|our) own\b.{0,20}\b(night|home|tonight|all day)\b",
+        r"\b(mum|dad|mother|father|parents?)\b[^.]{0,40}\b(went|gone|has gone|have gone) out\b",
+        r"\b(no|nobody|no one|no-one) (else|adult|grown-?up)s? (here|there|in|at home|with them)\b",
+    ],
+    "violence": [
+        r"\b(da|dv) (notification|incident|call-?out|report)\b", r"\bdomestic (abuse|violence) (notification|incident)\b",
+        r"\bpolice (were |was |got )?(called|came|attended|called out|call-?out|log)\b",
+        r"\b(drunk|drinking)\b.{0,30}\b(fighting|fight)\b",
+        r"\b(hit|hits|hitting|punched|kicked|slapped|strangled|choked|threatened|attacked|assaulted|beat|beating|smashing)"
+        r"\b.{0,25}\b(him|her|them|mum|dad|me|my|the (child|kid|kids|baby|children|place)|in front)\b",
+        r"\bkick(ed|s|ing) off\b", r"\b(bruis|injur|black eye|marks on|broken (arm|leg|bone))",
+        r"\b(knife|weapon|gun)\b", r"\b(scared|frightened|afraid|too scared) to (go|going) (back )?home\b",
+        r"\bnot safe to go home\b", r"\bdisclos(ed|es|ure)\b.{0,40}\b(abuse|hit|hurt|violence)",
+    ],
+    "parent unable to care": [
+        r"\b(passed out|unconscious|collapsed|unresponsive|not breathing|flat out|out cold|comatose)\b",
+        r"\b(can'?t|cannot|couldn'?t|won'?t) (wake|rouse)|\bhard to (wake|rouse)\b",
+        r"\b(nodding off|gouching|gouching out|slurring|unsteady on (his|her) feet)\b",
+        r"\b(just|has|have|'s|is) (overdosed|od'?d)\b|\bafter an overdose\b|\btook too much\b", r"\bin a ?& ?e\b",
+        r"\b(drunk|high|intoxicated|off (his|her|their) face|wasted|out of it|stinking of (drink|booze|alcohol))\b"
+        r".{0,60}\b(looking after|in charge of|on (his|her) own with|with the (baby|kids?|children|toddler)|has the|"
+        r"(baby|kids?|children)('s| is| are) (here|with))",
+    ],
+    "drink or drug driving": [
+        r"\b(drunk|drinking|drink|pints?|beers?|had a few|stinking|smells? (strongly )?of (alcohol|drink)|high|stoned)\b"
+        r".{0,80}\b(driv(e|ing)|car keys|in the car|behind the wheel)",
+    ],
+    "a parent's suicidal words": [
+        r"\b(can'?t|cannot) see the point\b", r"\b(end it|end it all|kill (my|her|him)sel(f|ves)|take (my|her|his) (own )?life)\b",
+        r"\bbetter off without (me|her|him)\b", r"\b(suicidal|suicide note|wants to die|want to die)\b",
+        r"\bdoesn'?t want to (be here|live)\b",
+    ],
+    "immediate danger": [r"\b(immediate|imminent) (danger|risk)\b", r"\bemergency\b"],
+}
+_URGENT_RE = {kind: [re.compile(p, re.I) for p in patterns] for kind, patterns in _URGENT.items()}
+# A signal read in a text about the past, or in a general or training question, is not "now".
+_PAST = re.compile(r"\b(years? ago|last year|used to|in the past|historic(al|ally)?|history of|before (she|he|they) "
+                   r"(got|was|were) (clean|stable)|resolved|since then|months ago|weeks ago|weeks back|last week|usually|"
+                   r"\d+ (yrs?|years) ago|not (a crisis|urgent|an emergency))\b", re.I)
+_GENERAL = re.compile(r"\b(training|slide|briefing|policy|induction|session|planning|what do(es)? (the )?(staffs? "
+                      r"|beds? |local )?(documents?|protocol|guidance|reports?|research) (actually )?say|"
+                      r"is there a (known )?link)\b", re.I)
+_NOW = re.compile(r"\b(right now|just now|today|tonight|this (morning|afternoon|evening)|last night|overnight|just|"
+                  r"currently|at the moment|at the (door|house)|in front of me|\d{1,2}[:.]\d{2}|\d{1,2} ?(am|pm))\b",
+                  re.I)
 
 
 def urgent_signals(text: str) -> list[str]:
-    """The phrases in the text that suggest a child may be at immediate risk."""
+    """The phrases in the text that suggest a child may be at immediate risk, each with its kind."""
     found = []
-    for pattern in _URGENT_RE:
-        m = pattern.search(text)
-        if m:
-            found.append(m.group(0))
+    for kind, patterns in _URGENT_RE.items():
+        for pattern in patterns:
+            m = pattern.search(text)
+            if m:
+                found.append(f"{kind}: {m.group(0)}")
+                break
+    if found and (_PAST.search(text) or _GENERAL.search(text)) and not _NOW.search(text):
+        return []
     return found
 
 
-def detect_area(text: str, areas: dict[str, tuple[str, ...]]) -> str | None:
-    """The area a question names ('in Luton', 'Dunstable', 'Stoke'), given each local area's
-    place names. The longest name wins (so 'Central Bedfordshire' beats 'Bedford')."""
-    best: tuple[int, str] | None = None
+def find_area(text: str, areas: dict[str, tuple[str, ...]]) -> tuple[str, str] | None:
+    """(area, the place name it was read from) for the area a question names ('in Luton',
+    'Dunstable', 'Stoke'), given each local area's place names. The longest name wins (so
+    'Central Bedfordshire' beats 'Bedford')."""
+    best: tuple[str, str] | None = None
     for area, places in areas.items():
         for place in (area, *places):
-            if re.search(rf"(?<![\w-]){re.escape(place)}(?![\w-])", text, re.I):
-                if best is None or len(place) > best[0]:
-                    best = (len(place), area)
-    return best[1] if best else None
+            m = re.search(rf"(?<![\w-]){re.escape(place)}(?![\w-])", text, re.I)
+            if m and (best is None or len(place) > len(best[1])):
+                best = (area, m.group(0))
+    return best
+
+
+def detect_area(text: str, areas: dict[str, tuple[str, ...]]) -> str | None:
+    found = find_area(text, areas)
+    return found[0] if found else None

@@ -1,27 +1,34 @@
-"""Hybrid retrieval: MiniLM vectors in Chroma and BM25 in memory, fused by reciprocal rank,
-preferring the user's own area, with repeated sections collapsed and documents diversified."""
+"""Hybrid retrieval: three rankings of the passages (MiniLM passage vectors, each passage's
+best-matching sentence, BM25), their top candidates pooled and ordered by the learned ranker
+(`assistant.rank`), with repeated sections collapsed."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from assistant.facets import detect_area
+from assistant.kinds import guidance_share, sentence_kind
 from assistant.lexical import BM25
+from assistant.rank import FEATURES, RANKER_FILE, RRF_K, Ranker
 from assistant.records import SECTION_SEPARATOR, ChecklistItem, Document, Hit, Passage
 from assistant.store import Build, Catalog, documents_from_record
 from assistant.text import lexical_tokens
 from assistant.vocabulary import expansions
 
-RRF_K = 60
-CANDIDATES = 40
-LOCAL_BOOST = 1.25  # the user's own area's protocol
-OTHER_AREA_FACTOR = 0.6  # another area's protocol: still shown, labelled, never as "yours"
-SAME_DOC_DECAY = 0.85  # each further hit from one document counts a little less
-EXPANSION_WEIGHT = 0.5
-SENTENCE_WEIGHT = 1.0  # the best-sentence ranking, fused beside passage vectors and BM25
+CANDIDATES = 40  # each ranking's top this many are pooled for the ranker
+EXPANSION_WEIGHT = 0.5  # a vocabulary word added to the lexical query counts half
+# Columns of the feature matrix, by name (see assistant.rank.FEATURES).
+_RR_DENSE, _RR_BM25 = FEATURES.index("rr_dense"), FEATURES.index("rr_bm25")
+_LOCAL, _AREA_MATCH, _OTHER_AREA = FEATURES.index("local"), FEATURES.index("area_match"), FEATURES.index("other_area")
+STATIC_FEATURES = ("checklist", "guidance", "local", "area_match", "other_area", "position", "length")
+assert FEATURES[9:] == STATIC_FEATURES, "static features are the tail of the feature vector"
+
+
+def load_ranker() -> Ranker:
+    return Ranker.load() if RANKER_FILE.exists() else Ranker.rrf()
 
 
 @dataclass
@@ -34,12 +41,16 @@ class Index:
     checklist: list[ChecklistItem]
     by_id: dict[str, Passage]
     bm25: BM25
-    checklist_bm25: BM25
     record: dict
     sentence_spans: list[tuple[str, int, int]]  # (passage id, start, end) per row
     sentence_vectors: np.ndarray  # one row per guidance sentence
     sentence_owner: np.ndarray  # row -> index of its passage in `passages`
     sentences_of: dict[str, list[int]]  # passage id -> rows
+    sentence_kinds: list[str]  # per row: guidance, finding, illustration or background (assistant.kinds)
+    passage_vectors: np.ndarray  # one row per passage, in the order of `passages`
+    static_features: np.ndarray  # per passage: the query-independent ranker features
+    heading_tokens: list[frozenset[str]]  # per passage: words of its title and section path
+    checklist_vectors: np.ndarray  # one row per checklist item, in the order of `checklist`
 
     @classmethod
     def load(cls, catalog: Catalog, build_id: str | None = None) -> Index:
@@ -47,7 +58,6 @@ class Index:
         record = catalog.current() if build_id is None else {"build": build_id}
         passages = build.passages()
         items = build.checklist()
-        documents = documents_from_record(record or {})
         spans, matrix = build.sentences()
         position = {p.id: i for i, p in enumerate(passages)}
         keep = [i for i, (pid, _, _) in enumerate(spans) if pid in position]
@@ -56,7 +66,22 @@ class Index:
         sentences_of: dict[str, list[int]] = {}
         for row, (pid, _, _) in enumerate(spans):
             sentences_of.setdefault(pid, []).append(row)
+        documents = documents_from_record(record or {})
+        doc_kind = {d.id: d.kind for d in documents}
+        by_id = {p.id: p for p in passages}
+        kinds = [sentence_kind(by_id[pid].text[a:b], by_id[pid].section, doc_kind.get(by_id[pid].doc_id, ""))
+                 for pid, a, b in spans]
+        ids, vectors = build.vectors("passages")
+        row_of = {pid: i for i, pid in enumerate(ids)}
+        passage_vectors = vectors[[row_of[p.id] for p in passages]] if passages else np.zeros((0, 384), np.float32)
+        item_ids, item_vectors = build.vectors("checklist")
+        item_row = {iid: i for i, iid in enumerate(item_ids)}
         return cls(
+            checklist_vectors=item_vectors[[item_row[i.id] for i in items]] if items else np.zeros((0, 384), np.float32),
+            passage_vectors=passage_vectors,
+            sentence_kinds=kinds,
+            static_features=static_features(passages, items, documents, spans, kinds),
+            heading_tokens=[frozenset(lexical_tokens(f"{p.title} {' '.join(p.section)}")) for p in passages],
             sentence_spans=spans,
             sentence_vectors=matrix,
             sentence_owner=np.array([position[pid] for pid, _, _ in spans], dtype=np.int64),
@@ -65,9 +90,8 @@ class Index:
             documents=documents,
             passages=passages,
             checklist=items,
-            by_id={p.id: p for p in passages},
+            by_id=by_id,
             bm25=BM25([lexical_tokens(index_text(p)) for p in passages]),
-            checklist_bm25=BM25([lexical_tokens(f"{i.topic} {i.text}") for i in items]),
             record=record or {},
         )
 
@@ -109,8 +133,8 @@ class Query:
     embed_text: str
 
     @classmethod
-    def parse(cls, text: str, extra: str = "") -> Query:
-        added = expansions(text)
+    def parse(cls, text: str, extra: str = "", expand: bool = True) -> Query:
+        added = expansions(text) if expand else []
         base = lexical_tokens(f"{text} {extra}")
         expanded = [t for t in lexical_tokens(" ".join(added)) if t not in base]
         weights = {t: EXPANSION_WEIGHT for t in expanded}
@@ -121,125 +145,147 @@ class Query:
 
 
 class Retriever:
-    def __init__(self, index: Index, embedder):
+    def __init__(self, index: Index, embedder, ranker: Ranker | None = None, expand: bool = True):
         self.index = index
         self.embedder = embedder
+        self.ranker = ranker or load_ranker()
+        self.expand = expand
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """All the queries of one answer in one batched call (far cheaper than one call each)."""
         if len(texts) == 1:
             return self.embedder.embed_query(texts[0])[None, :]
         return self.embedder.embed_documents(texts, batch_size=len(texts))
+
+    def parse(self, text: str, extra: str = "") -> Query:
+        return Query.parse(text, extra=extra, expand=self.expand)
 
     def resolve_area(self, text: str, area: str | None) -> str | None:
         return area or detect_area(text, self.index.local_areas)
 
     def search(self, query: str, *, area: str | None = None, k: int = 8) -> list[Hit]:
-        q = Query.parse(query)
+        q = self.parse(query)
         vectors = self.embed([q.embed_text])
         return self.search_vectors([q], vectors, area=area, k=k)[0]
 
     def search_vectors(
         self, queries: list[Query], vectors: np.ndarray, *, area: str | None, k: int, facet_names: list[str] | None = None
     ) -> list[list[Hit]]:
-        dense_all = self.index.build.query(vectors, CANDIDATES)
         sentence_sims = self.sentence_similarities(vectors)
         out = []
-        for n, (q, dense) in enumerate(zip(queries, dense_all, strict=True)):
-            lexical = self.index.bm25.top(q.tokens, CANDIDATES, q.weights)
-            hits = self.fuse(dense, lexical, area=area, sentences=self.best_by_sentence(sentence_sims[:, n]))
+        for n, q in enumerate(queries):
+            ids, x, dense = self.candidates(q, vectors[n], sentence_sims[:, n], area)
+            scores = self.ranker.score(x) if len(ids) else np.zeros(0)
+            order = np.argsort(-scores, kind="stable")
             facet = facet_names[n] if facet_names else None
-            out.append([replace(h, facet=facet) for h in diversify(collapse_twins(hits), k)])
+            hits = [
+                Hit(passage=self.index.passages[ids[i]], score=float(scores[i]), similarity=float(dense[i]),
+                    dense_rank=int(x[i, _RR_DENSE] and round(1 / x[i, _RR_DENSE] - RRF_K)) or None,
+                    lexical_rank=int(x[i, _RR_BM25] and round(1 / x[i, _RR_BM25] - RRF_K)) or None, facet=facet)
+                for i in order
+            ]
+            out.append(collapse_twins(hits)[:k])
         return out
+
+    def candidates(
+        self, q: Query, vector: np.ndarray, sentence_sims: np.ndarray, area: str | None
+    ) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """The passages any of the three rankings puts near the top, with their features."""
+        index = self.index
+        dense = index.passage_vectors @ vector
+        best_sentence = self.best_sentence(sentence_sims)
+        bm25 = index.bm25.scores(q.tokens, q.weights)
+        ranks = [_ranks(dense), _ranks(best_sentence), _ranks(bm25, positive=True)]
+        pool = sorted(set().union(*(np.flatnonzero(r <= CANDIDATES) for r in ranks)))
+        if not pool:
+            return [], np.zeros((0, len(FEATURES))), np.zeros(0)
+        ids = np.array(pool)
+        top_dense, top_sentence = float(dense.max()), float(best_sentence.max())
+        top_bm25 = float(bm25.max()) or 1.0
+        heading = _heading_overlap(q, index, ids)
+        x = np.zeros((len(ids), len(FEATURES)))
+        x[:, 0] = dense[ids]
+        x[:, 1] = top_dense - dense[ids]
+        x[:, 2] = best_sentence[ids]
+        x[:, 3] = top_sentence - best_sentence[ids]
+        x[:, 4] = bm25[ids] / top_bm25
+        for column, r in zip((5, 6, 7), ranks, strict=True):
+            rank = r[ids]
+            x[:, column] = np.where(rank <= CANDIDATES, 1.0 / (RRF_K + rank), 0.0)
+        x[:, 8] = heading
+        x[:, 9:] = index.static_features[ids]
+        if area is not None:
+            local = index.static_features[ids, _LOCAL - 9] > 0
+            same = np.array([index.passages[i].area == area for i in ids])
+            x[:, _AREA_MATCH] = local & same
+            x[:, _OTHER_AREA] = local & ~same
+        return ids.tolist(), x, dense[ids]
 
     def sentence_similarities(self, vectors: np.ndarray) -> np.ndarray:
         """Cosine similarity of every guidance sentence with each query (rows x queries)."""
         return self.index.sentence_vectors @ vectors.T
 
-    def best_by_sentence(self, sims: np.ndarray, n: int = CANDIDATES) -> list[tuple[int, float]]:
-        """Passages ranked by their best-matching sentence: a precise checklist question
-        inside a long passage is found even when the passage as a whole is diluted."""
-        if not len(sims):
-            return []
+    def best_sentence(self, sims: np.ndarray) -> np.ndarray:
+        """Each passage's best-matching sentence: a precise checklist question inside a long
+        passage is found even when the passage as a whole is diluted."""
         best = np.full(len(self.index.passages), -1.0, dtype=np.float32)
-        np.maximum.at(best, self.index.sentence_owner, sims)
-        n = min(n, len(best))
-        top = np.argpartition(-best, n - 1)[:n]
-        return sorted(((int(i), float(best[i])) for i in top if best[i] > -1), key=lambda x: -x[1])
+        if len(sims):
+            np.maximum.at(best, self.index.sentence_owner, sims)
+        return best
 
-    def fuse(
-        self, dense: list[tuple[str, float]], lexical: list[tuple[int, float]], *, area: str | None,
-        sentences: list[tuple[int, float]] = (),
-    ) -> list[Hit]:
+    def fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[int, float]], *, area: str | None) -> list[Hit]:
+        """Reciprocal-rank fusion of two rankings (for fixed queries such as the referral route)."""
         scores: dict[str, float] = {}
-        similarity: dict[str, float] = {}
-        dense_rank: dict[str, int] = {}
-        lexical_rank: dict[str, int] = {}
-        for rank, (i, _best) in enumerate(sentences, start=1):
-            pid = self.index.passages[i].id
-            scores[pid] = scores.get(pid, 0.0) + SENTENCE_WEIGHT / (RRF_K + rank)
-        for rank, (pid, sim) in enumerate(dense, start=1):
+        for rank, (pid, _) in enumerate(dense, start=1):
             scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
-            similarity[pid] = sim
-            dense_rank[pid] = rank
         for rank, (i, _) in enumerate(lexical, start=1):
             pid = self.index.passages[i].id
             scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
-            lexical_rank[pid] = rank
-        hits = []
-        for pid, score in scores.items():
-            passage = self.index.by_id.get(pid)
-            if passage is None:
-                continue
-            hits.append(
-                Hit(
-                    passage=passage,
-                    score=score * self.area_factor(passage, area),
-                    similarity=similarity.get(pid, 0.0),
-                    dense_rank=dense_rank.get(pid),
-                    lexical_rank=lexical_rank.get(pid),
-                )
-            )
+        hits = [Hit(passage=self.index.by_id[pid], score=s) for pid, s in scores.items() if pid in self.index.by_id]
         return sorted(hits, key=lambda h: -h.score)
 
-    def area_factor(self, passage: Passage, area: str | None) -> float:
-        if area is None or self.index.scope_of(passage) != "local":
-            return 1.0
-        return LOCAL_BOOST if passage.area == area else OTHER_AREA_FACTOR
 
-    def checklist_for(
-        self, q: Query, vector: np.ndarray, *, k: int = 5, area: str | None = None, prefer_topics: tuple[str, ...] = ()
-    ) -> list[tuple[ChecklistItem, float]]:
-        """Checklist questions that fit the query: dense and lexical, fused, twins merged."""
-        items = self.index.checklist
-        if not items:
-            return []
-        dense = self.index.build.query(vector[None, :], CANDIDATES, which="checklist")[0]
-        by_id = {i.id: i for i in items}
-        scores: dict[str, float] = {}
-        sims: dict[str, float] = {}
-        for rank, (iid, sim) in enumerate(dense, start=1):
-            scores[iid] = scores.get(iid, 0.0) + 1.0 / (RRF_K + rank)
-            sims[iid] = sim
-        for rank, (i, _) in enumerate(self.index.checklist_bm25.top(q.tokens, CANDIDATES, q.weights), start=1):
-            iid = items[i].id
-            scores[iid] = scores.get(iid, 0.0) + 1.0 / (RRF_K + rank)
-        ranked: list[tuple[ChecklistItem, float]] = []
-        seen_text: set[str] = set()
-        for iid, score in sorted(scores.items(), key=lambda kv: -kv[1]):
-            item = by_id[iid]
-            passage = self.index.by_id.get(item.passage_id)
-            if passage is None or sims.get(iid, 0.0) < 0.3:
-                continue
-            key = " ".join(lexical_tokens(item.text))
-            if key in seen_text:
-                continue
-            seen_text.add(key)
-            factor = self.area_factor(passage, area)
-            if prefer_topics and any(t.lower() in SECTION_SEPARATOR.join(item.section).lower() for t in prefer_topics):
-                factor *= 1.5
-            ranked.append((item, score * factor))
-        ranked.sort(key=lambda x: -x[1])
-        return ranked[:k]
+def static_features(passages: list[Passage], items: list[ChecklistItem], documents: list[Document],
+                    spans: list[tuple[str, int, int]], kinds: list[str]) -> np.ndarray:
+    """The query-independent features of each passage (columns: STATIC_FEATURES; the two area
+    columns are filled per query)."""
+    with_items = {i.passage_id for i in items}
+    scope = {d.id: d.scope for d in documents}
+    per_doc: dict[str, int] = {}
+    for p in passages:
+        per_doc[p.doc_id] = max(per_doc.get(p.doc_id, 0), p.order)
+    sentences: dict[str, list[str]] = {}
+    for (pid, _, _), kind in zip(spans, kinds, strict=True):
+        sentences.setdefault(pid, []).append(kind)
+    out = np.zeros((len(passages), len(STATIC_FEATURES)))
+    for i, p in enumerate(passages):
+        out[i] = (
+            p.id in with_items,
+            guidance_share(sentences.get(p.id, [])),
+            scope.get(p.doc_id, "local") == "local",
+            0.0,
+            0.0,
+            p.order / max(1, per_doc[p.doc_id]),
+            math.log(1 + len(p.text.split())),
+        )
+    return out
+
+
+def _ranks(scores: np.ndarray, positive: bool = False) -> np.ndarray:
+    """1-based rank of each entry by descending score (entries <= 0 rank last when `positive`)."""
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    if positive:
+        ranks[scores <= 0] = len(scores) + CANDIDATES + 1
+    return ranks
+
+
+def _heading_overlap(q: Query, index: Index, ids: np.ndarray) -> np.ndarray:
+    """Share of the query's idf weight found among each passage's title and heading words."""
+    terms = {t: index.bm25.idf(t) * q.weights.get(t, 1.0) for t in set(q.tokens)}
+    total = sum(terms.values()) or 1.0
+    return np.array([sum(w for t, w in terms.items() if t in index.heading_tokens[i]) / total for i in ids])
 
 
 def collapse_twins(hits: list[Hit]) -> list[Hit]:
@@ -253,16 +299,3 @@ def collapse_twins(hits: list[Hit]) -> list[Hit]:
         seen.add(key)
         out.append(hit)
     return out
-
-
-def diversify(hits: list[Hit], k: int) -> list[Hit]:
-    """Greedy re-ranking so one long document does not fill every slot."""
-    remaining = list(hits)
-    chosen: list[Hit] = []
-    per_doc: dict[str, int] = {}
-    while remaining and len(chosen) < k:
-        best = max(remaining, key=lambda h: h.score * math.pow(SAME_DOC_DECAY, per_doc.get(h.passage.doc_id, 0)))
-        remaining.remove(best)
-        chosen.append(best)
-        per_doc[best.passage.doc_id] = per_doc.get(best.passage.doc_id, 0) + 1
-    return chosen

@@ -26,6 +26,7 @@ class Question:
     urgent: bool
     documents: tuple[str, ...]
     gold: tuple[Gold, ...]
+    slang: bool = False
 
     @property
     def answerable(self) -> bool:
@@ -55,19 +56,33 @@ def _gold(rows) -> tuple[Gold, ...]:
     return tuple(Gold(doc=g["doc"], quote=g["quote"]) for g in rows or ())
 
 
-def load_questions(path: Path = DATA_DIR / "questions.yaml") -> list[Question]:
-    rows = yaml.safe_load(path.read_text(encoding="utf-8"))
+SPLITS = ("dev", "test")  # dev: tune on it freely; test: locked, only reported
+
+
+def _rows(split: str, stem: str) -> list[dict]:
+    """Every `<stem>*.yaml` of a split's folder, in name order."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: {SPLITS}")
+    rows: list[dict] = []
+    for path in sorted((DATA_DIR / split).glob(f"{stem}*.yaml")):
+        rows.extend(yaml.safe_load(path.read_text(encoding="utf-8")) or [])
+    return rows
+
+
+def load_questions(split: str = "dev") -> list[Question]:
+    rows = _rows(split, "questions")
     return [
         Question(
             id=r["id"], question=r["question"], persona=r["persona"], kind=r["kind"], area=r.get("area"),
             urgent=bool(r.get("urgent")), documents=tuple(r.get("documents") or ()), gold=_gold(r.get("gold")),
+            slang=bool(r.get("slang")),
         )
         for r in rows
     ]
 
 
-def load_cases(path: Path = DATA_DIR / "cases.yaml") -> list[Case]:
-    rows = yaml.safe_load(path.read_text(encoding="utf-8"))
+def load_cases(split: str = "dev") -> list[Case]:
+    rows = _rows(split, "cases")
     return [
         Case(
             id=r["id"], title=r["title"], source=r["source"], persona=r["persona"], area=r.get("area"),

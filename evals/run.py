@@ -1,5 +1,6 @@
-"""`hha eval`: score our retrieval and answers, and the naive baseline's, on the evaluation
-set in one run; write the report; optionally gate on committed thresholds."""
+"""`hha eval`: score our retrieval and answers, and the naive baseline's, on the development
+and the locked test set in one run; write the report; optionally gate on committed thresholds
+(the gate reads the test figures). `--sweep` searches the composer's `Tuning` on dev only."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from assistant.records import Answer
-from evals.dataset import Case, Question, load_cases, load_questions
+from evals.dataset import SPLITS, Case, Question, load_cases, load_questions
 from evals.metrics import K_VALUES, average, present, retrieval_scores
 
 THRESHOLDS_FILE = Path(__file__).with_name("thresholds.toml")
@@ -67,7 +68,7 @@ def evaluate(assistant, baseline, questions: list[Question], cases: list[Case]) 
         t2 = time.perf_counter()
         row: dict = {
             "id": q.id, "kind": q.kind, "persona": q.persona, "documents": list(q.documents),
-            "answerable": q.answerable, "urgent": q.urgent,
+            "answerable": q.answerable, "urgent": q.urgent, "slang": q.slang,
             "ours": {
                 "abstained": answer.abstained, "urgent_shown": answer.urgent is not None,
                 "top_similarity": round(hits[0].similarity, 4) if hits else 0.0,
@@ -107,7 +108,13 @@ def evaluate(assistant, baseline, questions: list[Question], cases: list[Case]) 
                 "baseline_met": any(present(q, base_text) for q in quotes),
             })
         valid, total = citation_validity(answer, index.by_id)
+        # Case precision: the share of extracts that come from passages holding an expected point.
+        all_quotes = [g.quote for p in case.points for g in p.gold]
+        extracts = answer.all_extracts()
+        on_point = sum(any(present(q, index.by_id[e.passage_id].text) for q in all_quotes) for e in extracts)
         results.cases.append({
+            "precision": on_point / len(extracts) if extracts else 0.0, "urgent": case.urgent,
+            "sources": len(answer.citations), "questions_to_explore": len(answer.checklist),
             "id": case.id, "title": case.title, "source": case.source, "persona": case.persona,
             "coverage": sum(p["met"] for p in points) / len(points),
             "baseline_coverage": sum(p["baseline_met"] for p in points) / len(points),
@@ -129,6 +136,21 @@ def _system_summary(rows: list[dict], cases: list[dict], system: str) -> dict:
     out["words_median"] = median(r[system]["words"] for r in rows)
     cov_key = "coverage" if system == "ours" else "baseline_coverage"
     out["case_coverage"] = round(mean(c[cov_key] for c in cases), 4) if cases else None
+    slang = [r[system] for r in rows if r["answerable"] and r.get("slang")]
+    out["slang_answered"] = round(mean(not r["abstained"] for r in slang), 4) if slang else None
+    if system == "ours" and cases:
+        out["case_precision"] = round(mean(c["precision"] for c in cases), 4)
+        out["case_words_mean"] = round(mean(c["words"] for c in cases), 1)
+        out["case_words_max"] = max(c["words"] for c in cases)
+        out["case_sources_max"] = max(c["sources"] for c in cases)
+    if system == "ours":
+        # Urgent recall: "What to do now" shown when a question or case has an immediate-risk signal.
+        flagged = [(r["urgent"], r["ours"]["urgent_shown"]) for r in rows] + [(c["urgent"], c["urgent_shown"])
+                                                                              for c in cases]
+        urgent = [shown for u, shown in flagged if u]
+        calm = [shown for u, shown in flagged if not u]
+        out["urgent_recall"] = round(mean(urgent), 4) if urgent else None
+        out["false_urgent"] = round(mean(calm), 4) if calm else None
     if system == "ours":
         valid = sum(r["ours"]["citations_valid"] for r in rows) + sum(c["citations_valid"] for c in cases)
         total = sum(r["ours"]["citations_total"] for r in rows) + sum(c["citations_total"] for c in cases)
@@ -171,20 +193,27 @@ def summarise(results: Results, with_baseline: bool) -> None:
 
 
 def check_gate(summary: dict, thresholds_file: Path = THRESHOLDS_FILE) -> list[str]:
+    """The test split's figures against the committed bounds (`at_least`, `at_most`)."""
     with open(thresholds_file, "rb") as f:
-        thresholds = tomllib.load(f)["ours"]
+        thresholds = tomllib.load(f)["test"]
     failures = []
     ours = summary["ours"]
-    for key, minimum in thresholds.items():
+    for key, minimum in thresholds.get("at_least", {}).items():
         value = ours.get(key)
         if value is None or value < minimum:
             failures.append(f"{key} = {value} is below the committed threshold {minimum}")
+    for key, maximum in thresholds.get("at_most", {}).items():
+        value = ours.get(key)
+        if value is None or value > maximum:
+            failures.append(f"{key} = {value} is above the committed bound {maximum}")
     return failures
 
 
 def summary_table(summary: dict) -> str:
-    keys = ["hit@1", "hit@5", "recall@5", "recall@8", "mrr", "coverage", "case_coverage", "citation_validity",
-            "oos_declined", "answerable_answered", "words_median", "search_ms_median"]
+    keys = ["hit@1", "hit@5", "recall@5", "recall@8", "mrr", "coverage", "case_coverage", "case_precision",
+            "case_words_mean", "case_words_max", "case_sources_max", "citation_validity", "oos_declined",
+            "answerable_answered", "slang_answered", "urgent_recall", "false_urgent", "words_median",
+            "search_ms_median"]
     systems = list(summary)
     lines = ["| metric | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
     for k in keys:
@@ -196,7 +225,18 @@ def summary_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def main(settings, *, gate: bool = False, baseline: bool = True, out_dir: Path | None = None) -> int:
+def evaluate_splits(assistant, baseline) -> dict[str, Results]:
+    return {split: evaluate(assistant, baseline, load_questions(split), load_cases(split)) for split in SPLITS}
+
+
+def side_by_side(results: dict[str, Results]) -> str:
+    """One table: each split, ours beside the baseline built in the same run."""
+    merged = {f"{split} {system}": r.summary[system] for split, r in results.items() for system in r.summary}
+    return summary_table(merged)
+
+
+def main(settings, *, gate: bool = False, baseline: bool = True, out_dir: Path | None = None,
+         sweep: bool = False) -> int:
     from assistant.core import Assistant
     from assistant.embed import Embedder
     from evals.baseline import Baseline
@@ -208,25 +248,34 @@ def main(settings, *, gate: bool = False, baseline: bool = True, out_dir: Path |
     report = run_ingest([settings.corpus_dir], settings.store, embedder=embedder)
     print(report.summary(), file=sys.stderr)
     assistant = Assistant(settings.store, embedder=embedder)
+    if sweep:
+        from evals.sweep import sweep as run_sweep
+
+        print(run_sweep(assistant))
+        return 0
     base = Baseline(discover([settings.corpus_dir]), embedder) if baseline else None
     try:
-        results = evaluate(assistant, base, load_questions(), load_cases())
+        results = evaluate_splits(assistant, base)
     finally:
+        meta = {"baseline_chunks": base.chunks, "baseline_ingest_s": round(base.ingest_seconds, 1)} if base else {}
         if base is not None:
-            results_meta = {"baseline_chunks": base.chunks, "baseline_ingest_s": round(base.ingest_seconds, 1)}
             base.close()
-        else:
-            results_meta = {}
-    results.meta.update(results_meta)
-    results.meta["index_passages"] = len(assistant.index.passages)
-    results.meta["seconds"] = round(time.perf_counter() - started, 1)
     out_dir = out_dir or settings.data_dir / "eval"
-    paths = write_report(results, out_dir)
-    print(summary_table(results.summary))
-    print(f"\nreport: {paths['markdown']}\n        {paths['html']}")
-    (out_dir / "results.json").write_text(json.dumps(results.__dict__, indent=2, default=str), encoding="utf-8")
+    for split, split_results in results.items():
+        split_results.meta.update(meta)
+        split_results.meta["split"] = split
+        split_results.meta["index_passages"] = len(assistant.index.passages)
+        split_results.meta["seconds"] = round(time.perf_counter() - started, 1)
+        write_report(split_results, out_dir / split)
+        (out_dir / split / "results.json").write_text(json.dumps(split_results.__dict__, indent=2, default=str),
+                                                      encoding="utf-8")
+    table = side_by_side(results)
+    (out_dir / "summary.md").write_text("# Evaluation: dev and the locked test set\n\n" + table + "\n",
+                                        encoding="utf-8")
+    print(table)
+    print(f"\nreports: {out_dir / 'dev' / 'report.md'}\n         {out_dir / 'test' / 'report.md'}")
     if gate:
-        failures = check_gate(results.summary)
+        failures = check_gate(results["test"].summary)
         for failure in failures:
             print(f"GATE: {failure}", file=sys.stderr)
         return 1 if failures else 0

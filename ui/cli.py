@@ -89,7 +89,13 @@ def cmd_run(args, settings: Settings) -> int:
 def cmd_eval(args, settings: Settings) -> int:
     from evals.run import main as eval_main
 
-    return eval_main(settings, gate=args.gate, baseline=not args.no_baseline, out_dir=args.out)
+    return eval_main(settings, gate=args.gate, baseline=not args.no_baseline, out_dir=args.out, sweep=args.sweep)
+
+
+def cmd_train_ranker(args, settings: Settings) -> int:
+    from evals.train_ranker import main as train_main
+
+    return train_main(settings)
 
 
 def cmd_bench(args, settings: Settings) -> int:
@@ -137,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate", action="store_true", help="exit non-zero if quality is below the committed thresholds")
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--sweep", action="store_true", help="search the composer's tuning on the dev set only")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train-ranker", help="fit the ranker and the decline model on the dev set (package data)")
+    p.set_defaults(func=cmd_train_ranker)
 
     p = sub.add_parser("bench", help="measure speed and memory against a baseline in the same run")
     p.add_argument("--quick", action="store_true")

@@ -1,0 +1,164 @@
+"""`hha train-ranker`: fit the learned ranker on the development questions and write it as
+package data (`assistant/ranker.json`), with its cross-validated figures, its training data's
+hash and its seed. The locked test set is never read here.
+
+A training pair is (question, candidate passage); the label is whether the passage holds one
+of the question's gold quotes. The regularisation is chosen by grouped cross-validation
+(folds by question), scoring hit@5 of the ranking, not the log-loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.rank import RANKER_FILE, Ranker, fit_logistic
+from evals.dataset import load_questions
+from evals.metrics import present
+
+SEED = 20261127
+FOLDS = 5
+L2_GRID = (0.1, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+@dataclass
+class Group:
+    """One question's candidates: features, labels, passage texts in candidate order."""
+
+    qid: str
+    x: np.ndarray
+    y: np.ndarray
+    texts: list[str]
+    quotes: list[str]
+
+
+def build_groups(retriever, questions) -> list[Group]:
+    groups = []
+    texts = [retriever.parse(q.question).embed_text for q in questions]
+    vectors = retriever.embedder.embed_documents(texts, batch_size=32)
+    sims = retriever.sentence_similarities(vectors)
+    for n, q in enumerate(questions):
+        parsed = retriever.parse(q.question)
+        ids, x, _ = retriever.candidates(parsed, vectors[n], sims[:, n], q.area)
+        passages = [retriever.index.passages[i] for i in ids]
+        quotes = [g.quote for g in q.gold]
+        y = np.array([any(present(g, p.text) for g in quotes) for p in passages], dtype=float)
+        groups.append(Group(q.id, x, y, [p.text for p in passages], quotes))
+    return groups
+
+
+def hit_at(groups: list[Group], ranker: Ranker, k: int = 5) -> float:
+    hits = 0
+    for g in groups:
+        if len(g.y) == 0:
+            continue
+        order = np.argsort(-ranker.score(g.x), kind="stable")[:k]
+        hits += bool(g.y[order].any())
+    return hits / len(groups)
+
+
+def fit(groups: list[Group], l2: float) -> Ranker:
+    x = np.vstack([g.x for g in groups])
+    y = np.concatenate([g.y for g in groups])
+    # Each question weighs the same, however many candidates it has.
+    w = np.concatenate([np.full(len(g.y), 1.0 / max(1, len(g.y))) for g in groups]) * len(groups)
+    return fit_logistic(x, y, l2=l2, sample_weight=w)
+
+
+def cross_validate(groups: list[Group], l2: float, seed: int = SEED) -> float:
+    order = list(range(len(groups)))
+    random.Random(seed).shuffle(order)
+    scores = []
+    for fold in range(FOLDS):
+        held = {i for n, i in enumerate(order) if n % FOLDS == fold}
+        train = [g for i, g in enumerate(groups) if i not in held]
+        test = [g for i, g in enumerate(groups) if i in held]
+        scores.append(hit_at(test, fit(train, l2)) * len(test))
+    return sum(scores) / len(groups)
+
+
+def data_hash(questions) -> str:
+    text = json.dumps([(q.id, q.question, q.area, [g.quote for g in q.gold]) for q in questions], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def train(retriever, questions, out=RANKER_FILE) -> dict:
+    questions = [q for q in questions if q.answerable]
+    groups = build_groups(retriever, questions)
+    usable = [g for g in groups if g.y.any()]  # a question none of whose candidates holds a quote teaches nothing
+    rrf = hit_at(groups, Ranker.rrf())
+    cv = {l2: round(cross_validate(usable, l2), 4) for l2 in L2_GRID}
+    best = max(cv, key=lambda l2: (cv[l2], l2))  # ties: the more regularised
+    ranker = fit(usable, best)
+    meta = {
+        "trained_on": "evals/data/dev (answerable questions)", "questions": len(questions),
+        "questions_with_a_positive_candidate": len(usable), "data_sha256": data_hash(questions), "seed": SEED,
+        "folds": FOLDS, "l2": best, "cv_hit@5_by_l2": {str(k): v for k, v in cv.items()},
+        "rrf_hit@5_on_dev": round(rrf, 4), "hit@5_on_dev_trained": round(hit_at(groups, ranker), 4),
+    }
+    ranker = Ranker(weights=ranker.weights, bias=ranker.bias, mean=ranker.mean, scale=ranker.scale, meta=meta)
+    out.write_text(ranker.to_json() + "\n", encoding="utf-8")
+    return meta
+
+
+def main(settings) -> int:
+    from assistant.compose import Composer
+    from assistant.core import Assistant
+    from assistant.embed import Embedder
+    from assistant.rank import DECLINE_FILE
+
+    assistant = Assistant(settings.store, embedder=Embedder())
+    retriever = assistant._current()[1]
+    questions = load_questions("dev")
+    meta = train(retriever, questions)
+    retriever.ranker = Ranker.load()  # the decline model reads the new ranker's scores
+    decline = train_decline(Composer(retriever, decline=False), questions)
+    print(json.dumps({"ranker": meta, "decline": decline}, indent=2), file=sys.stderr)
+    print(f"wrote {RANKER_FILE} and {DECLINE_FILE}")
+    return 0
+
+
+# -- the decision to decline -----------------------------------------------------------------------
+
+ANSWERABLE_DECLINED_AT_MOST = 0.02  # the issue's bound: answerable questions wrongly declined
+
+
+def train_decline(composer, questions, out=None) -> dict:
+    """Fit P(the sources answer this question) on dev, and a threshold from cross-validated
+    scores that declines at most 2% of answerable dev questions."""
+    from assistant.compose import DECLINE_FEATURES, gather
+    from assistant.rank import DECLINE_FILE, with_meta
+
+    out = out or DECLINE_FILE
+    rows, labels = [], []
+    for q in questions:
+        plan = composer.plan(q.question, area=q.area)
+        if plan.case:
+            continue  # a case description is never declined
+        rows.append(composer.decline_features(plan, gather(plan, composer.retriever, composer.tuning)))
+        labels.append(1.0 if q.answerable else 0.0)
+    x, y = np.array(rows), np.array(labels)
+    order = list(range(len(y)))
+    random.Random(SEED).shuffle(order)
+    cv_scores = np.zeros(len(y))
+    for fold in range(FOLDS):
+        held = np.array([i for n, i in enumerate(order) if n % FOLDS == fold])
+        train_rows = np.setdiff1d(np.arange(len(y)), held)
+        model = fit_logistic(x[train_rows], y[train_rows], l2=1.0)
+        cv_scores[held] = model.score(x[held])
+    threshold = float(np.quantile(cv_scores[y == 1], ANSWERABLE_DECLINED_AT_MOST))
+    model = fit_logistic(x, y, l2=1.0)
+    meta = {
+        "trained_on": "evals/data/dev (questions; cases are never declined)", "questions": len(y),
+        "out_of_scope": int((y == 0).sum()), "seed": SEED, "folds": FOLDS, "l2": 1.0, "threshold": round(threshold, 6),
+        "cv_answerable_declined": round(float((cv_scores[y == 1] < threshold).mean()), 4),
+        "cv_out_of_scope_declined": round(float((cv_scores[y == 0] < threshold).mean()), 4),
+        "data_sha256": data_hash(questions),
+    }
+    out.write_text(with_meta(model, DECLINE_FEATURES, meta).to_json() + "\n", encoding="utf-8")
+    return meta
