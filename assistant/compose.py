@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
 from assistant.errors import BadQuestionError, UnknownAreaError
+from assistant.evidence import Candidate, Evidence, candidates, gather, load_extract_scorer
+from assistant.facets import URGENT_PROTOTYPES, past_or_general
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE
 from assistant.plan import Plan, read_question
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
@@ -80,45 +82,15 @@ def validate_question(question: str) -> str:
     return text
 
 
-# -- stage 2: evidence ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What retrieval found for a plan: query 0 is the question or case itself, then one
-    query per facet of a case, in the plan's order."""
-
-    queries: tuple[Query, ...]
-    vectors: np.ndarray
-    hits: tuple[tuple[Hit, ...], ...]
-    sims: np.ndarray  # sentence rows x queries
-
-    @property
-    def overall(self) -> tuple[Hit, ...]:
-        return self.hits[0]
-
-
-def gather(plan: Plan, retriever: Retriever, tuning: Tuning) -> Evidence:
-    """Every query of the answer embedded in one batched call, then ranked."""
-    queries = [retriever.parse(plan.text)]
-    for facet in plan.facets:
-        # Each facet is retrieved in the protocols' words plus what the case says of it.
-        queries.append(retriever.parse(facet.query, extra=facet_context(facet, plan.text)))
-    vectors = retriever.embed([q.embed_text for q in queries])
-    k = tuning.case_hits if plan.case else tuning.question_hits
-    hits = retriever.search_vectors(queries, vectors, area=plan.area, k=max(k, 8),
-                                    facet_names=[None] + [f.name for f in plan.facets])
-    return Evidence(queries=tuple(queries), vectors=vectors, hits=tuple(tuple(h) for h in hits),
-                    sims=retriever.sentence_similarities(vectors))
-
-
 # -- the composer -----------------------------------------------------------------------------------
 
 
 class Composer:
-    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None):
+    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None, scorer=None):
         self.retriever = retriever
         self.tuning = tuning
+        self.scorer = scorer if scorer is not None else load_extract_scorer()
+        self._prototypes: np.ndarray | None = None  # URGENT_PROTOTYPES, embedded once
         # `decline=False`: no fitted model (while fitting one); None: the shipped model, if any.
         self.decline = load_decline() if decline is None else (decline or None)
         self._routes: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
@@ -137,7 +109,8 @@ class Composer:
     def answer(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Answer:
         started = time.perf_counter()
         plan = self.plan(question, area=area, role=role)
-        evidence = gather(plan, self.retriever, self.tuning)
+        evidence = gather(plan, self.retriever, k=self.tuning.hits)
+        plan = self.read_risk(plan, evidence)
         timings = {"retrieve": round((time.perf_counter() - started) * 1000, 1)}
         builder = _Builder(self.index, evidence, self.tuning)
         urgent = self.what_to_do_now(builder, plan) if plan.urgent else None
@@ -152,13 +125,12 @@ class Composer:
         parts: list[AnswerPart] = []
         checklist: list[Extract] = []
         if not declined:
-            if plan.case:
-                parts = self.case_guidance(builder, plan, evidence)
-            else:
-                parts = self.question_guidance(builder, plan, evidence)
-            checklist = self.questions_to_explore(builder, plan, evidence)
             if plan.role == "manager":
-                parts.insert(0, self.supervision(builder, plan, evidence))
+                parts.append(self.supervision(builder, plan, evidence))
+            chosen = self.choose(builder, plan, evidence)
+            parts += self.guidance_parts(builder, plan, evidence, chosen)
+            checklist = [builder.extract(c.passage, c.span, s) for s, c in chosen
+                         if c.kind == GUIDANCE and c.text.rstrip().endswith("?")]
         if plan.area is not None and any(
             self.index.scope_of(c.passage) == "local" and c.passage.area != plan.area for c in builder.citations
         ):
@@ -170,6 +142,24 @@ class Composer:
             notices=tuple(notices) + ((NOTICE_NOT_COVERED_BEYOND_NOW,) if declined else ()),
             facets=tuple(f.name for f in plan.facets), timings_ms=timings,
         )
+
+    # -- a child at risk now ---------------------------------------------------------------------
+    def urgent_similarity(self, evidence: Evidence) -> tuple[float, str]:
+        """How close the text (or one aspect of a case) comes to a kind of immediate risk."""
+        if self._prototypes is None:
+            self._prototypes = self.retriever.embed(list(URGENT_PROTOTYPES))
+        own = [0] + list(range(1 + evidence.facets, len(evidence.queries)))
+        sims = evidence.vectors[own] @ self._prototypes.T
+        best = np.unravel_index(int(np.argmax(sims)), sims.shape)
+        return float(sims[best]), URGENT_PROTOTYPES[best[1]]
+
+    def read_risk(self, plan: Plan, evidence: Evidence) -> Plan:
+        if plan.signals or past_or_general(plan.text):
+            return plan
+        similarity, kind = self.urgent_similarity(evidence)
+        if similarity >= self.tuning.urgent_similarity:
+            return replace(plan, signals=(f"close to: {kind}",))
+        return plan
 
     # -- declining ---------------------------------------------------------------------------
     def uncovered_terms(self, q: Query) -> list[str]:
@@ -206,108 +196,72 @@ class Composer:
                 notices.append(NOTICE_PARTLY.format(terms=", ".join(missing)))
         return notices
 
-    # -- guidance --------------------------------------------------------------------------
-    def question_guidance(self, builder: _Builder, plan: Plan, evidence: Evidence) -> list[AnswerPart]:
+    # -- guidance ------------------------------------------------------------------------------
+    def choose(self, builder: _Builder, plan: Plan, evidence: Evidence) -> list[tuple[float, Candidate]]:
+        """The sentences to show, best first, within the answer's budgets: words, sources,
+        questions to explore, extracts per passage. A sentence that leans on the one before it
+        comes with it."""
         t = self.tuning
-        parts = []
-        guidance = builder.select(evidence.overall[: t.question_hits], evidence.queries[0], evidence.sims[:, 0],
-                                  kinds=(GUIDANCE,), max_extracts=t.question_extracts, max_words=t.question_words,
-                                  per_passage=t.per_passage)
-        if guidance:
-            parts.append(AnswerPart(heading=HEADING_GUIDANCE, extracts=tuple(guidance)))
-        words = sum(len(e.text.split()) for e in guidance)
-        for heading, kind in ((HEADING_FINDINGS, FINDING), (HEADING_BACKGROUND, BACKGROUND)):
-            extracts = builder.select(evidence.overall[: t.question_hits], evidence.queries[0], evidence.sims[:, 0],
-                                      kinds=(kind,), max_extracts=t.findings,
-                                      max_words=max(60, t.question_words - words), per_passage=1)
-            if extracts:
-                words += sum(len(e.text.split()) for e in extracts)
-                parts.append(AnswerPart(heading=heading, extracts=tuple(extracts), note=_labelled(extracts, builder)))
-        return parts
-
-    def case_guidance(self, builder: _Builder, plan: Plan, evidence: Evidence) -> list[AnswerPart]:
-        """Guidance under each facet the case raises, each extract relevant to both the facet
-        and the case, within one word budget for the whole answer; a facet with nothing
-        relevant is left out rather than filled."""
-        t = self.tuning
-        case_sims = evidence.sims[:, 0]
-        candidates: list[tuple[float, int, str, Passage, tuple[int, int]]] = []
-        columns = [(0, None)] + [(n, f) for n, f in enumerate(plan.facets, start=1)]
-        for n, facet in columns:
-            for hit in evidence.hits[n][: t.case_hits]:
-                passage = hit.passage
-                for row in self.index.sentences_of.get(passage.id, []):
-                    if self.index.sentence_kinds[row] != GUIDANCE:
-                        continue
-                    _, a, b = self.index.sentence_spans[row]
-                    if echoes(passage.text[a:b], plan.text):
-                        continue
-                    to_case, to_facet = float(case_sims[row]), float(evidence.sims[row, n])
-                    if to_case < t.case_floor or (facet is not None and to_facet < t.facet_floor):
-                        continue
-                    score = (1 - t.case_weight) * to_facet + t.case_weight * to_case
-                    candidates.append((score, n, facet.name if facet else "", passage, (a, b)))
-        candidates.sort(key=lambda c: -c[0])
-        budget = t.case_words - builder.words
-        # The case as a whole fills what its facets leave: a case with few facets gets more of it.
-        overall = max(t.case_overall_min, t.case_overall_max - t.case_per_facet * len(plan.facets))
-        chosen: dict[int, list[tuple[float, Passage, tuple[int, int]]]] = {}
-        seen_rows: set[tuple[str, int]] = set()
-        for score, n, _, passage, span in candidates:
-            if (passage.id, span[0]) in seen_rows or len(chosen.get(n, [])) >= (t.case_per_facet if n else overall):
-                continue
-            span = with_context(passage, span)
-            text = passage.text[span[0] : span[1]]
-            n_words = len(text.split())
-            if n_words > budget or builder.repeats(text) or not builder.can_cite(passage, t.case_sources):
-                continue
-            seen_rows.add((passage.id, span[0]))
-            chosen.setdefault(n, []).append((score, passage, span))
-            builder.reserve(text, passage)
-            budget -= n_words
-        # Facets in the order of their best extract: what most changes what happens next first.
-        findings = builder.select(evidence.overall[: t.case_hits], evidence.queries[0], case_sims, kinds=(FINDING,),
-                                  max_extracts=t.findings, max_words=min(budget, 80), per_passage=1,
-                                  allowed=lambda p: builder.can_cite(p, t.case_sources)) if budget > 20 else []
-        order = sorted(chosen, key=lambda n: -max(s for s, _, _ in chosen[n]))
-        parts = []
-        for n in order:
-            picked = sorted(chosen[n], key=lambda c: (c[1].doc_id, c[1].order, c[2][0]))
-            heading = HEADING_GUIDANCE if n == 0 else plan.facets[n - 1].heading
-            parts.append(AnswerPart(heading=heading, extracts=tuple(builder.extract(p, s, sc) for sc, p, s in picked)))
-        if findings:
-            parts.append(AnswerPart(heading=HEADING_FINDINGS, extracts=tuple(findings), note=_labelled(findings, builder)))
-        return parts
-
-    # -- questions to explore -----------------------------------------------------------------
-    def questions_to_explore(self, builder: _Builder, plan: Plan, evidence: Evidence) -> list[Extract]:
-        t = self.tuning
-        items = self.index.checklist
-        if not items:
+        found = candidates(self.index, evidence, t.case_hits if plan.case else t.question_hits)
+        if not found:
             return []
-        limit = t.case_checklist if plan.case else t.question_checklist
-        sims = self.index.checklist_vectors @ evidence.vectors.T  # items x queries
-        # An item's relevance: to the case (or question) and, for a case, its best facet.
-        score = sims[:, 0] if sims.shape[1] == 1 else 0.5 * sims[:, 0] + 0.5 * sims[:, 1:].max(axis=1)
-        order = np.argsort(-score, kind="stable")
-        out: list[Extract] = []
+        scores = self.scorer.score(np.vstack([c.x for c in found]))
+        order = np.argsort(-scores, kind="stable")
+        words = t.case_words if plan.case else t.question_words
+        sources = t.case_sources if plan.case else t.question_sources
+        questions = t.case_checklist if plan.case else t.question_checklist
+        floor = max(t.extract_floor, float(scores[order[0]]) - t.extract_window)
+        chosen: list[tuple[float, Candidate]] = []
+        per_passage: dict[str, int] = {}
+        asked = 0
         for i in order:
-            if len(out) >= limit or score[i] < t.checklist_floor:
+            c, score = found[i], float(scores[i])
+            if score < floor:
                 break
-            item = items[i]
-            passage = self.index.by_id.get(item.passage_id)
-            if passage is None or item.text.rstrip().endswith(":"):
+            span = with_context(c.passage, c.span)
+            c = Candidate(row=c.row, passage=c.passage, span=span, kind=c.kind, query=c.query, x=c.x)
+            text = c.text
+            is_question = c.kind == GUIDANCE and text.rstrip().endswith("?")
+            if (is_question and asked >= questions) or per_passage.get(c.passage.id, 0) >= t.per_passage:
                 continue
-            if plan.area and self.index.scope_of(passage) == "local" and passage.area != plan.area:
-                continue  # another area's checklist asks the same things in its own words
-            text = passage.text[item.start : item.end]
-            if plan.case and builder.words + len(text.split()) > t.case_words:
+            if builder.words + len(text.split()) > words or not builder.can_cite(c.passage, sources):
                 continue
-            if builder.repeats(text) or not builder.can_cite(passage, t.case_sources if plan.case else 99):
+            if builder.repeats(text) or echoes(text, plan.text):
                 continue
-            builder.reserve(text, passage)
-            out.append(builder.extract(passage, (item.start, item.end), float(score[i])))
-        return out
+            if any(k.passage.id == c.passage.id and k.span[0] < span[1] and span[0] < k.span[1] for _, k in chosen):
+                continue  # overlaps an extract already chosen (a widened one)
+            builder.reserve(text, c.passage)
+            per_passage[c.passage.id] = per_passage.get(c.passage.id, 0) + 1
+            asked += is_question
+            chosen.append((score, c))
+        return chosen
+
+    def guidance_parts(self, builder: _Builder, plan: Plan, evidence: Evidence,
+                       chosen: list[tuple[float, Candidate]]) -> list[AnswerPart]:
+        """Guidance under the facet it speaks to (a case) or as one part (a question); findings
+        and background apart, labelled; parts in the order of their best extract."""
+        groups: dict[str, list[tuple[float, Candidate]]] = {}
+        for score, c in chosen:
+            if c.kind == GUIDANCE and c.text.rstrip().endswith("?"):
+                continue  # a question to explore
+            if c.kind == FINDING:
+                heading = HEADING_FINDINGS
+            elif c.kind == BACKGROUND:
+                heading = HEADING_BACKGROUND
+            elif 1 <= c.query <= evidence.facets:
+                heading = plan.facets[c.query - 1].heading
+            else:
+                heading = HEADING_GUIDANCE
+            groups.setdefault(heading, []).append((score, c))
+        ordered = sorted(groups, key=lambda h: (h in (HEADING_FINDINGS, HEADING_BACKGROUND),
+                                                -max(s for s, _ in groups[h])))
+        parts = []
+        for heading in ordered:
+            items = sorted(groups[heading], key=lambda sc: (sc[1].passage.doc_id, sc[1].passage.order, sc[1].span[0]))
+            extracts = [builder.extract(c.passage, c.span, s) for s, c in items]
+            note = _labelled(extracts, builder) if heading in (HEADING_FINDINGS, HEADING_BACKGROUND) else None
+            parts.append(AnswerPart(heading=heading, extracts=tuple(extracts), note=note))
+        return parts
 
     def supervision(self, builder: _Builder, plan: Plan, evidence: Evidence) -> AnswerPart:
         """For a manager: the questions the protocols ask of a case in supervision (the
@@ -381,20 +335,28 @@ class Composer:
 
 # -- declining --------------------------------------------------------------------------------------
 
-DECLINE_FEATURES = ("top_score", "top_similarity", "top_sentence", "top_bm25", "uncovered")
+DECLINE_FEATURES = ("top_score", "top_similarity", "top_sentence", "top_bm25", "uncovered", "asks_amount",
+                    "amount_in_evidence")
+# A question that asks for an amount (a dose, a rate, a limit, a sum of money, a duration): the
+# sources rarely give one, and a near-domain question the sources do not answer often asks one.
+_AMOUNT = re.compile(r"\b(how (much|many|long|often)|max(imum)?|min(imum)?|dose|dosage|rate|limit|amount|"
+                     r"per (week|day|month|year)|mg|ml|units?)\b|£", re.I)
 
 
 def decline_features(composer: Composer, evidence: Evidence) -> np.ndarray:
-    """What the decision to decline looks at: how strong the best evidence is, and whether the
-    question's topic words appear in the sources at all."""
+    """What the decision to decline looks at: how strong the best evidence is, whether the
+    question's topic words appear in the sources at all, and whether it asks for an amount the
+    best passages do not hold."""
     q = evidence.queries[0]
     top = evidence.overall[0] if evidence.overall else None
     sentence = float(evidence.sims[:, 0].max()) if evidence.sims.size else 0.0
     bm25 = composer.index.bm25.scores(q.tokens, q.weights)
     topic = [t for t in dict.fromkeys(q.tokens) if t not in CHAT_STEMS]
     uncovered = len(composer.uncovered_terms(q)) / max(1, len(topic))
+    amount = bool(_AMOUNT.search(q.text))
+    numbers = any(re.search(r"\d", h.passage.text) for h in evidence.overall[:3])
     return np.array([top.score if top else -10.0, top.similarity if top else 0.0, sentence,
-                     float(np.log1p(bm25.max())) if len(bm25) else 0.0, uncovered])
+                     float(np.log1p(bm25.max())) if len(bm25) else 0.0, uncovered, amount, amount and numbers])
 
 
 def load_decline():
@@ -439,7 +401,7 @@ def _overlap(index, sentence: str, terms: dict[str, float]) -> float:
 
 def _labelled(extracts: list[Extract], builder: _Builder) -> str:
     titles = list(dict.fromkeys(builder.citations[e.citation - 1].passage.title for e in extracts))
-    return "From: " + "; ".join(titles) + ". Reported, not guidance."
+    return "From: " + "; ".join(titles) + ". What these sources report or describe, not guidance to follow."
 
 
 def _all_facets(text: str):
@@ -464,12 +426,6 @@ def echoes(sentence: str, question: str) -> bool:
     guidance about itself)."""
     ts = _trigrams(sentence)
     return len(ts) >= 3 and len(ts & _trigrams(question)) >= 0.6 * len(ts)
-
-
-def facet_context(facet, text: str) -> str:
-    """The sentences of a case description that mention a facet."""
-    sentences = [s for s in re.split(r"(?<=[.?!\n])\s+", text) if facet.matches(s)]
-    return " ".join(sentences)[:400]
 
 
 class _Builder:
@@ -501,52 +457,6 @@ class _Builder:
         self._texts.append(text)
         self._cited.add(passage.id)
         self.words += len(text.split())
-
-    def select(self, hits, q: Query, sims: np.ndarray, *, kinds: tuple[str, ...], max_extracts: int, max_words: int,
-               per_passage: int, allowed=lambda passage: True) -> list[Extract]:
-        """The sentences of the top passages closest in meaning to the query (a little help
-        from shared rare words), in reading order within each passage."""
-        t = self.tuning
-        query_terms = {tok: q.weights.get(tok, 1.0) for tok in q.tokens}
-        candidates: list[tuple[float, int, Passage, tuple[int, int]]] = []
-        for rank, hit in enumerate(hits):
-            passage = hit.passage
-            if not allowed(passage):
-                continue
-            for row in self.index.sentences_of.get(passage.id, []):
-                if self.index.sentence_kinds[row] not in kinds:
-                    continue
-                _, a, b = self.index.sentence_spans[row]
-                if self.repeats(passage.text[a:b]) or echoes(passage.text[a:b], q.text):
-                    continue
-                lexical = min(_overlap(self.index, passage.text[a:b], query_terms), t.lexical_cap)
-                score = float(sims[row]) + t.lexical_bonus * lexical - t.rank_penalty * rank
-                candidates.append((score, rank, passage, (a, b)))
-        if not candidates:
-            return []
-        candidates.sort(key=lambda c: -c[0])
-        floor = max(t.sentence_floor, candidates[0][0] - t.sentence_window)
-        picked: list[tuple[float, int, Passage, tuple[int, int]]] = []
-        per: dict[str, int] = {}
-        words = 0
-        for score, rank, passage, span in candidates:
-            if score < floor or len(picked) >= max_extracts:
-                break
-            if per.get(passage.id, 0) >= per_passage:
-                continue
-            span = with_context(passage, span)
-            text = passage.text[span[0] : span[1]]
-            if any(p.id == passage.id and s[0] <= span[0] < s[1] for _, _, p, s in picked) or self.repeats(text):
-                continue
-            n_words = len(text.split())
-            if picked and words + n_words > max_words:
-                continue
-            picked.append((score, rank, passage, span))
-            per[passage.id] = per.get(passage.id, 0) + 1
-            words += n_words
-            self.reserve(text, passage)
-        picked.sort(key=lambda c: (c[1], c[3][0]))
-        return [self.extract(p, span, score) for score, _, p, span in picked]
 
     def extract(self, passage: Passage, span: tuple[int, int], score: float) -> Extract:
         if passage.id not in self._numbers:

@@ -119,6 +119,29 @@ _NOW = re.compile(r"\b(right now|just now|today|tonight|this (morning|afternoon|
                   re.I)
 
 
+# The kinds of immediate risk, described in plain words: a text close in meaning to one of them
+# is read as urgent even when none of the typed signals above matches its wording.
+URGENT_PROTOTYPES = (
+    "a toddler may have swallowed the parent's methadone or pills and is drowsy",
+    "the child got hold of the parent's drugs or medication today",
+    "young children have been left home alone with no adult",
+    "the kids are on their own tonight while mum is out drinking or scoring",
+    "police were called to a domestic violence incident last night with the children in the house",
+    "dad hit mum in front of the baby and he is still in the house",
+    "the parent is unconscious, passed out or collapsed and cannot look after the child",
+    "the parent has overdosed and the children are at home",
+    "a drunk parent is about to drive the children in the car",
+    "the parent says she wants to end her life and cannot go on",
+    "the child is scared to go home because of violence",
+    "the child has injuries and says a parent hurt them",
+)
+
+
+def past_or_general(text: str) -> bool:
+    """A text about the past, or a general or training question, with nothing said of now."""
+    return bool((_PAST.search(text) or _GENERAL.search(text)) and not _NOW.search(text))
+
+
 def urgent_signals(text: str) -> list[str]:
     """The phrases in the text that suggest a child may be at immediate risk, each with its kind."""
     found = []
@@ -128,9 +151,7 @@ def urgent_signals(text: str) -> list[str]:
             if m:
                 found.append(f"{kind}: {m.group(0)}")
                 break
-    if found and (_PAST.search(text) or _GENERAL.search(text)) and not _NOW.search(text):
-        return []
-    return found
+    return [] if found and past_or_general(text) else found
 
 
 def find_area(text: str, areas: dict[str, tuple[str, ...]]) -> tuple[str, str] | None:

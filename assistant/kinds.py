@@ -32,7 +32,7 @@ _DIRECTIVE = re.compile(
     r"\?\s*$|\b(should|must|need(s)? to|ought|ensure|make sure|consider|ask|check|refer(ral)?s?|contact|"
     r"it is (vital|important|essential|expected|recommended|good practice)|is expected|are expected|"
     r"do not|don[’']t|never|always|remember|try to|avoid|be (aware|clear|realistic|careful|prepared|honest)|"
-    r"please|telephone|tel:|email|will (be|need|have|ensure|provide|make|contact|refer|offer|liaise)|"
+    r"please|telephone|tel:|email|(you|we|staff|workers|practitioners|professionals|services?|teams?) will|"
     r"may (wish|need|want)|can (help|be used|provide|ask|refer|contact))\b|\b0\d{3,4} ?\d{3} ?\d{3,4}\b|@",
     re.I)
 _IMPERATIVE = re.compile(
@@ -41,6 +41,9 @@ _IMPERATIVE = re.compile(
     r"involve|explore|clarify|establish|discuss|encourage|support|offer|provide|take|give|speak|write|obtain|"
     r"review|monitor|focus|work|engage|include|allow|help|tell|let|see|read|get|set|recognise|acknowledge|"
     r"challenge|question|balance|prepare|avoid|expect|never|always|please)\b", re.I)
+_CONTEXT_SECTION = re.compile(r"\b(legal|legislation|policy (framework|context)|local context|background|definitions?|"
+                              r"references|bibliography|acknowledg|glossary|contents)\b", re.I)
+_STRONG = re.compile(r"\?\s*$|\b(should|must|need(s)? to|ensure|it is (vital|important|essential|critical))\b", re.I)
 _TITLE_LIKE = re.compile(r"^[^a-z]*$|^(appendix|section|figure|table|contents|page)\b", re.I)
 
 
@@ -53,6 +56,8 @@ def sentence_kind(text: str, section: tuple[str, ...], doc_kind: str) -> str:
         return ILLUSTRATION
     directive = bool(_DIRECTIVE.search(text) or _IMPERATIVE.search(text))
     if doc_kind.lower() in PRACTICE_KINDS:
+        if _CONTEXT_SECTION.search(section[-1] if section else "") and not _STRONG.search(text):
+            return BACKGROUND  # the legal and policy background a protocol opens with
         if _FINDING.search(text) and not directive:
             return FINDING
         if directive or text.rstrip().endswith("?"):

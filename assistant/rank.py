@@ -20,6 +20,7 @@ import numpy as np
 
 RANKER_FILE = Path(__file__).with_name("ranker.json")
 DECLINE_FILE = Path(__file__).with_name("decline.json")  # the decision to decline, fitted the same way
+EXTRACT_FILE = Path(__file__).with_name("extracts.json")  # which sentences of the top passages to show
 RRF_K = 60  # the usual reciprocal-rank constant: ranks enter as 1 / (RRF_K + rank)
 
 FEATURES = (

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.rank import RANKER_FILE, Ranker, fit_logistic
-from evals.dataset import load_questions
+from assistant.rank import DECLINE_FILE, EXTRACT_FILE, RANKER_FILE, Ranker, fit_logistic
+from evals.dataset import load_cases, load_questions
 from evals.metrics import present
 
 SEED = 20261127
@@ -108,18 +108,20 @@ def train(retriever, questions, out=RANKER_FILE) -> dict:
 
 def main(settings) -> int:
     from assistant.compose import Composer
-    from assistant.core import Assistant
     from assistant.embed import Embedder
-    from assistant.rank import DECLINE_FILE
+    from assistant.retrieve import Index, Retriever
+    from assistant.store import Catalog
 
-    assistant = Assistant(settings.store, embedder=Embedder())
-    retriever = assistant._current()[1]
+    # Built directly, not through the assistant: the shipped models may be stale until refitted.
+    retriever = Retriever(Index.load(Catalog(settings.store)), Embedder(), ranker=Ranker.rrf())
     questions = load_questions("dev")
     meta = train(retriever, questions)
-    retriever.ranker = Ranker.load()  # the decline model reads the new ranker's scores
-    decline = train_decline(Composer(retriever, decline=False), questions)
-    print(json.dumps({"ranker": meta, "decline": decline}, indent=2), file=sys.stderr)
-    print(f"wrote {RANKER_FILE} and {DECLINE_FILE}")
+    retriever.ranker = Ranker.load()  # what follows reads the new ranker's scores
+    composer = Composer(retriever, decline=False)
+    extracts = train_extracts(composer, questions, load_cases("dev"))
+    decline = train_decline(composer, questions)
+    print(json.dumps({"ranker": meta, "extracts": extracts, "decline": decline}, indent=2), file=sys.stderr)
+    print(f"wrote {RANKER_FILE}, {EXTRACT_FILE} and {DECLINE_FILE}")
     return 0
 
 
@@ -131,8 +133,9 @@ ANSWERABLE_DECLINED_AT_MOST = 0.02  # the issue's bound: answerable questions wr
 def train_decline(composer, questions, out=None) -> dict:
     """Fit P(the sources answer this question) on dev, and a threshold from cross-validated
     scores that declines at most 2% of answerable dev questions."""
-    from assistant.compose import DECLINE_FEATURES, gather
-    from assistant.rank import DECLINE_FILE, with_meta
+    from assistant.compose import DECLINE_FEATURES
+    from assistant.evidence import gather
+    from assistant.rank import with_meta
 
     out = out or DECLINE_FILE
     rows, labels = [], []
@@ -140,7 +143,7 @@ def train_decline(composer, questions, out=None) -> dict:
         plan = composer.plan(q.question, area=q.area)
         if plan.case:
             continue  # a case description is never declined
-        rows.append(composer.decline_features(plan, gather(plan, composer.retriever, composer.tuning)))
+        rows.append(composer.decline_features(plan, gather(plan, composer.retriever, k=composer.tuning.hits)))
         labels.append(1.0 if q.answerable else 0.0)
     x, y = np.array(rows), np.array(labels)
     order = list(range(len(y)))
@@ -161,4 +164,93 @@ def train_decline(composer, questions, out=None) -> dict:
         "data_sha256": data_hash(questions),
     }
     out.write_text(with_meta(model, DECLINE_FEATURES, meta).to_json() + "\n", encoding="utf-8")
+    return meta
+
+
+# -- the extract scorer ------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """A dev question or case with its evidence gathered once: its candidates' features and
+    labels, and the gold quotes (one list per expected point; a question is one point per quote)."""
+
+    plan: object
+    evidence: object
+    x: np.ndarray
+    y: np.ndarray
+    points: list[list[str]]
+
+
+def _sentence_label(text: str, quotes: list[str]) -> bool:
+    return any(present(q, text) or (len(text.split()) >= 6 and present(text, q)) for q in quotes)
+
+
+def extract_items(composer, questions, cases) -> list[Item]:
+    from assistant.evidence import candidates, gather
+
+    t = composer.tuning
+    items = []
+    texts = [(q.question, q.area, [[g.quote] for g in q.gold]) for q in questions if q.answerable]
+    texts += [(c.vignette, c.area, [[g.quote for g in p.gold] for p in c.points]) for c in cases]
+    for text, area, points in texts:
+        plan = composer.plan(text, area=area)
+        evidence = gather(plan, composer.retriever, k=t.hits)
+        found = candidates(composer.index, evidence, t.case_hits if plan.case else t.question_hits)
+        if not found:
+            continue
+        quotes = [q for p in points for q in p]
+        items.append(Item(plan, evidence, np.vstack([c.x for c in found]),
+                          np.array([_sentence_label(c.text, quotes) for c in found], dtype=float), points))
+    return items
+
+
+def shown_coverage(composer, items: list[Item], scorer) -> float:
+    """The share of expected points met by what `choose` would show with this scorer."""
+    from assistant.compose import _Builder
+
+    composer.scorer = scorer
+    scores = []
+    for item in items:
+        builder = _Builder(composer.index, item.evidence, composer.tuning)
+        shown = "\n".join(c.text for _, c in composer.choose(builder, item.plan, item.evidence))
+        scores.append(sum(any(present(q, shown) for q in p) for p in item.points) / len(item.points))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def train_extracts(composer, questions, cases, out=None) -> dict:
+    from assistant.evidence import EXTRACT_FEATURES
+    from assistant.rank import with_meta
+
+    out = out or EXTRACT_FILE
+    items = extract_items(composer, questions, cases)
+    before = composer.scorer
+
+    def fit_items(chosen: list[Item], l2: float) -> Ranker:
+        x = np.vstack([i.x for i in chosen])
+        y = np.concatenate([i.y for i in chosen])
+        w = np.concatenate([np.full(len(i.y), 1.0 / len(i.y)) for i in chosen]) * len(chosen)
+        return with_meta(fit_logistic(x, y, l2=l2, sample_weight=w), EXTRACT_FEATURES, {})
+
+    order = list(range(len(items)))
+    random.Random(SEED).shuffle(order)
+    cv = {}
+    for l2 in (0.3, 3.0, 30.0):
+        total = 0.0
+        for fold in range(FOLDS):
+            held = {i for n, i in enumerate(order) if n % FOLDS == fold}
+            model = fit_items([it for i, it in enumerate(items) if i not in held], l2)
+            test = [it for i, it in enumerate(items) if i in held]
+            total += shown_coverage(composer, test, model) * len(test)
+        cv[l2] = round(total / len(items), 4)
+    best = max(cv, key=lambda l2: (cv[l2], l2))
+    baseline = round(shown_coverage(composer, items, before), 4)
+    model = fit_items(items, best)
+    meta = {
+        "trained_on": "evals/data/dev (answerable questions and cases)", "items": len(items), "seed": SEED,
+        "folds": FOLDS, "l2": best, "cv_shown_coverage_by_l2": {str(k): v for k, v in cv.items()},
+        "shown_coverage_before": baseline, "data_sha256": data_hash(questions),
+    }
+    out.write_text(with_meta(model, EXTRACT_FEATURES, meta).to_json() + "\n", encoding="utf-8")
+    composer.scorer = with_meta(model, EXTRACT_FEATURES, meta)
     return meta

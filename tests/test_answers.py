@@ -28,11 +28,11 @@ def assert_verbatim(answer, index):
 def test_every_sentence_of_many_answers_is_verbatim_in_its_cited_passage(corpus_assistant):
     index = corpus_assistant.index
     checked = 0
-    for q in load_questions():
+    for q in load_questions("dev") + load_questions("test"):
         answer = corpus_assistant.answer(q.question, area=q.area)
         assert_verbatim(answer, index)
         checked += len(answer.all_extracts())
-    for case in load_cases():
+    for case in load_cases("dev") + load_cases("test"):
         answer = corpus_assistant.answer(case.vignette, area=case.area)
         assert_verbatim(answer, index)
         checked += len(answer.all_extracts())
@@ -50,12 +50,13 @@ def test_question_answer_is_focused_and_cited(corpus_assistant):
 
 
 def test_case_is_decomposed_into_facets(corpus_assistant):
-    imran = next(c for c in load_cases() if c.id == "case-imran")
+    imran = next(c for c in load_cases("test") if c.id == "case-imran")
     answer = corpus_assistant.answer(imran.vignette)
     headings = [p.heading for p in answer.parts]
-    assert {"The parent's drug or alcohol use", "Partners and fathers"} <= set(headings)
-    assert len(headings) >= 3 and answer.checklist
-    assert len({c.passage.doc_id for c in answer.citations}) >= 3
+    assert "The parent's drug or alcohol use" in headings or "Partners and fathers" in headings
+    assert len(headings) >= 2 and answer.checklist and len(answer.checklist) <= 6
+    assert len(answer.citations) <= 10
+    assert sum(len(e.text.split()) for e in answer.all_extracts()) <= 450
 
 
 def test_child_at_risk_now_gets_the_users_own_referral_route_first(corpus_assistant):

@@ -1,0 +1,154 @@
+"""The second stage of an answer: gathering evidence for a plan, and scoring the sentences that
+could be shown.
+
+Every query of an answer is embedded in one batched call: the text itself, each facet a case
+raises (in the protocols' words), and each aspect of a case (its own clauses: "bottle on the
+kitchen side", "drinks at weekends"). Each query's passages are ranked by the learned passage
+ranker; the sentences of the top passages are then scored by a second small learned model (the
+extract scorer), from features that say nothing about particular questions: how similar the
+sentence is to the text and to its closest aspect, how well its passage ranked, what kind of
+sentence it is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION
+from assistant.plan import Plan
+from assistant.rank import EXTRACT_FILE, Ranker
+from assistant.records import Hit, Passage
+from assistant.retrieve import Query, Retriever
+from assistant.text import lexical_tokens
+
+MAX_ASPECTS = 10  # clauses of a case embedded as queries of their own, at most
+_CLAUSE = re.compile(r"(?<=[.?!;\n])\s+|\s+[-–]\s+|\s*\+\s*")
+
+EXTRACT_FEATURES = (
+    "to_text",  # cosine similarity of the sentence and the whole question or case
+    "to_aspect",  # ... and its closest facet or aspect query (to_text for a question)
+    "passage_score",  # the passage ranker's best log-odds for this passage over the queries
+    "passage_rank",  # 1 / (1 + best rank of the passage over the queries)
+    "overlap",  # share of the text's idf weight among the sentence's words
+    "guidance", "finding", "background",  # the sentence's kind (illustrations are never shown)
+    "question",  # it is a question ("Is the child ...?"): a checklist item
+    "length",  # log of its length in words
+    "best_in_passage",  # how far below the passage's best sentence for the text
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Query 0 is the question or case itself; then one query per facet of a case, in the
+    plan's order; then one per aspect of a case."""
+
+    queries: tuple[Query, ...]
+    vectors: np.ndarray
+    hits: tuple[tuple[Hit, ...], ...]
+    sims: np.ndarray  # sentence rows x queries
+    facets: int  # how many queries after the first are facet queries
+    aspects: tuple[str, ...]
+
+    @property
+    def overall(self) -> tuple[Hit, ...]:
+        return self.hits[0]
+
+
+def aspects(text: str) -> tuple[str, ...]:
+    """The clauses of a case description, each a concern of its own."""
+    parts = [p.strip(" ,.;:\"'") for p in _CLAUSE.split(text)]
+    return tuple(p for p in parts if len(p.split()) >= 3)[:MAX_ASPECTS]
+
+
+def gather(plan: Plan, retriever: Retriever, k: int) -> Evidence:
+    """Every query of the answer embedded in one batched call, then ranked."""
+    queries = [retriever.parse(plan.text)]
+    for facet in plan.facets:
+        # Each facet is retrieved in the protocols' words plus what the case says of it.
+        queries.append(retriever.parse(facet.query, extra=facet_context(facet, plan.text)))
+    case_aspects = aspects(plan.text) if plan.case else ()
+    queries.extend(retriever.parse(a) for a in case_aspects)
+    vectors = retriever.embed([q.embed_text for q in queries])
+    names = [None] + [f.name for f in plan.facets] + [None] * len(case_aspects)
+    hits = retriever.search_vectors(queries, vectors, area=plan.area, k=k, facet_names=names)
+    return Evidence(queries=tuple(queries), vectors=vectors, hits=tuple(tuple(h) for h in hits),
+                    sims=retriever.sentence_similarities(vectors), facets=len(plan.facets), aspects=case_aspects)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    row: int  # the sentence's row in the index
+    passage: Passage
+    span: tuple[int, int]
+    kind: str
+    query: int  # the facet or aspect query it is closest to (0: the text itself)
+    x: np.ndarray  # EXTRACT_FEATURES
+
+    @property
+    def text(self) -> str:
+        return self.passage.text[self.span[0] : self.span[1]]
+
+
+def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate]:
+    """The sentences of each query's top passages, with their features."""
+    best_score: dict[str, float] = {}
+    best_rank: dict[str, int] = {}
+    for hits in evidence.hits:
+        for rank, hit in enumerate(hits[:hits_per_query], start=1):
+            pid = hit.passage.id
+            best_score[pid] = max(best_score.get(pid, -math.inf), hit.score)
+            best_rank[pid] = min(best_rank.get(pid, rank), rank)
+    if not best_score:
+        return []
+    top = max(best_score.values())
+    q = evidence.queries[0]
+    terms = {t: index.bm25.idf(t) * q.weights.get(t, 1.0) for t in set(q.tokens)}
+    total = sum(terms.values()) or 1.0
+    sims = evidence.sims
+    out = []
+    for pid in best_score:
+        passage = index.by_id[pid]
+        rows = index.sentences_of.get(pid, [])
+        if not rows:
+            continue
+        best_here = max(float(sims[r, 0]) for r in rows)
+        for row in rows:
+            kind = index.sentence_kinds[row]
+            if kind == ILLUSTRATION:
+                continue
+            _, a, b = index.sentence_spans[row]
+            text = passage.text[a:b]
+            to_text = float(sims[row, 0])
+            if sims.shape[1] > 1:
+                j = int(np.argmax(sims[row, 1:])) + 1
+                to_aspect = float(sims[row, j])
+            else:
+                j, to_aspect = 0, to_text
+            words = set(lexical_tokens(text))
+            x = np.array([
+                to_text, to_aspect, best_score[pid] - top, 1.0 / (1 + best_rank[pid]),
+                sum(w for t, w in terms.items() if t in words) / total,
+                kind == GUIDANCE, kind == FINDING, kind == BACKGROUND, text.rstrip().endswith("?"),
+                math.log(1 + len(text.split())), best_here - to_text,
+            ], dtype=float)
+            out.append(Candidate(row=row, passage=passage, span=(a, b), kind=kind, query=j, x=x))
+    return out
+
+
+def facet_context(facet, text: str) -> str:
+    """The sentences of a case description that mention a facet."""
+    sentences = [s for s in re.split(r"(?<=[.?!\n])\s+", text) if facet.matches(s)]
+    return " ".join(sentences)[:400]
+
+
+def load_extract_scorer() -> Ranker:
+    if EXTRACT_FILE.exists():
+        return Ranker.load(EXTRACT_FILE, names=EXTRACT_FEATURES)
+    # Before one is fitted: similarity to the text and to its closest aspect, equally.
+    weights = np.array([1.0 if n in ("to_text", "to_aspect") else 0.0 for n in EXTRACT_FEATURES])
+    return Ranker(weights=weights, bias=0.0, mean=np.zeros(len(weights)), scale=np.ones(len(weights)),
+                  names=EXTRACT_FEATURES, meta={"kind": "similarity"})
