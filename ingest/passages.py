@@ -106,18 +106,34 @@ def split_oversized(unit: Unit, count: TokenCounter, limit: int) -> list[Unit]:
     for line, prefix in zip(unit.lines, unit.prefixes, strict=True):
         for sentence in split_sentences(line):
             pieces.extend(_cut_words(prefix + sentence if not pieces else sentence, count, limit))
-    out: list[Unit] = []
-    current = ""
+    chunks: list[list[str]] = []
     for piece in pieces:
-        candidate = f"{current} {piece}".strip() if current else piece
-        if current and count(candidate) > limit:
-            out.append(_piece(unit, current))
-            current = piece
+        if chunks and count(" ".join([*chunks[-1], piece])) <= limit:
+            chunks[-1].append(piece)
         else:
-            current = candidate
-    if current:
-        out.append(_piece(unit, current))
-    return out
+            chunks.append([piece])
+    _balance_tail(chunks, count, limit)
+    return [_piece(unit, " ".join(chunk)) for chunk in chunks if chunk]
+
+
+def _balance_tail(chunks: list[list[str]], count: TokenCounter, limit: int) -> None:
+    """A last piece too short to stand as a passage (and too big to join its full neighbour)
+    would be dropped as a fragment: move sentences, then words, from the piece before it."""
+    def words(chunk: list[str]) -> int:
+        return sum(len(p.split()) for p in chunk)
+
+    while len(chunks) > 1 and words(chunks[-1]) < MIN_PASSAGE_WORDS:
+        prev, last = chunks[-2], chunks[-1]
+        if len(prev) > 1:
+            moved, rest = prev[-1], prev[:-1]
+        else:
+            head, _, moved = prev[0].rpartition(" ")
+            if not head:
+                return
+            rest = [head]
+        if count(" ".join([moved, *last])) > limit:
+            return
+        chunks[-2], chunks[-1] = rest, [moved, *last]
 
 
 def _cut_words(text: str, count: TokenCounter, limit: int) -> list[str]:
@@ -196,6 +212,7 @@ def build_passages(
         units.extend(split_oversized(unit, count, limit))
     passages: list[Passage] = []
     items: list[ChecklistItem] = []
+    seen_ids: dict[str, int] = {}
     for order, group in enumerate(pack(units, count, limit)):
         content = [u for u in group if u.kind != "heading"] or group
         section = content[0].section
@@ -210,8 +227,15 @@ def build_passages(
         numbers = [u.number for u in group if u.number]
         page = next((u.page for u in group if u.page is not None), None)
         label = SECTION_SEPARATOR.join(section)
+        pid = content_id(doc.id, label, text)
+        if pid in seen_ids:
+            # The same text under the same heading again (a section printed twice): the
+            # first keeps the plain id, each repeat gets its occurrence number.
+            seen_ids[pid] += 1
+            pid = content_id(doc.id, label, text, str(seen_ids[pid]))
+        seen_ids.setdefault(pid, 1)
         passage = Passage(
-            id=content_id(doc.id, label, text),
+            id=pid,
             doc_id=doc.id,
             title=doc.title,
             area=doc.area,
