@@ -22,6 +22,7 @@ MAX_PASSAGE_TOKENS = 200  # of passage text; the embedded string adds the sectio
 MODEL_WINDOW = 254  # MiniLM's 256 less [CLS] and [SEP]
 MIN_PASSAGE_WORDS = 15
 _LEAD_IN = re.compile(r"question|explore|consider|ask\b|check|suggestion|assist", re.I)
+_QUESTIONS_HEADING = re.compile(r"\bquestions\b|checklist", re.I)
 
 
 @dataclass
@@ -52,8 +53,16 @@ def units_from_blocks(blocks: list[Block]) -> list[Unit]:
         plain = [text for level, text in path if level < 50]
         return plain[-1] if plain else (path[-1][1] if path else "")
 
-    for block in blocks:
-        if block.kind == "heading":
+    questions = _numbered_questions(blocks)
+    for n, block in enumerate(blocks):
+        if n in questions and (
+            (lead_in.endswith(":") and _LEAD_IN.search(lead_in)) or _QUESTIONS_HEADING.search(topic())
+        ):
+            # "1. Who looks after the children when you are drinking?" under a lead-in that
+            # asks (not a survey's numbered questions): a checklist like a bulleted one.
+            units.append(Unit("bullets", [block.text], block.page, section(), checklist=True, topic=topic(),
+                              prefixes=[""]))
+        elif block.kind == "heading":
             while path and path[-1][0] >= block.level:
                 path.pop()
             path.append((block.level, block.text))
@@ -79,6 +88,15 @@ def units_from_blocks(blocks: list[Block]) -> list[Unit]:
             units.append(Unit("para", [block.text], block.page, section(), number=block.number, prefixes=[""]))
             lead_in = block.text
     return _complete_question_lists(units)
+
+
+def _numbered_questions(blocks: list[Block]) -> set[int]:
+    """Positions of numbered paragraphs that ask a question, in runs of two or more."""
+    asks = [b.kind == "para" and b.number is not None and b.text.rstrip().endswith("?") for b in blocks]
+    return {
+        i for i, a in enumerate(asks)
+        if a and ((i > 0 and asks[i - 1]) or (i + 1 < len(asks) and asks[i + 1]))
+    }
 
 
 def _complete_question_lists(units: list[Unit]) -> list[Unit]:
@@ -266,6 +284,7 @@ def build_passages(
 
 
 CHECKLIST_ITEM_MAX_WORDS = 80
+_ITEM_NUMBER = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|\(?[a-z]\)|[a-z]\.)\s+(?=\S)")
 
 
 def checklist_spans(unit: Unit, start: int) -> list[tuple[int, int]]:
@@ -273,7 +292,9 @@ def checklist_spans(unit: Unit, start: int) -> list[tuple[int, int]]:
     explanation is one item; a long bullet with sub-questions gives one item per line that
     asks something, so no "question to explore" is a wall of text."""
     if len(unit.text.split()) <= CHECKLIST_ITEM_MAX_WORDS:
-        return [(start + len(unit.prefixes[0]), start + len(unit.text))]
+        number = _ITEM_NUMBER.match(unit.lines[0])
+        skip = len(unit.prefixes[0]) + (number.end() if number and number.end() < len(unit.lines[0]) else 0)
+        return [(start + skip, start + len(unit.text))]
     spans, position = [], start
     for prefix, line in zip(unit.prefixes, unit.lines, strict=True):
         if "?" in line:
