@@ -17,7 +17,8 @@ from assistant.errors import BadQuestionError, UnknownAreaError
 from assistant.facets import Facet, detect_facets, is_case, urgent_signals
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
 from assistant.retrieve import Query, Retriever
-from assistant.text import CHAT_WORDS, PHONE, guidance_spans, lexical_tokens, stem
+from assistant.routes import asks_for_route
+from assistant.text import CHAT_WORDS, lexical_tokens, stem
 from assistant.vocabulary import known_tokens
 
 CHAT_STEMS = frozenset(stem(w) for w in CHAT_WORDS)
@@ -130,7 +131,7 @@ class Composer:
                 builder.hits.setdefault(hit.passage.id, hit)
 
         sims = self.retriever.sentence_similarities(vectors)
-        urgent_part = self._what_to_do_now(builder, area) if signals else None
+        urgent_part = self._what_to_do_now(builder, area) if signals or asks_for_route(text) else None
         if abstain and urgent_part is None:
             nearest = tuple(dict.fromkeys(f"{h.passage.title} — {h.passage.section_label}" for h in overall[:3]))
             return Answer(
@@ -302,40 +303,20 @@ class Composer:
         return out
 
     def _what_to_do_now(self, builder: _Builder, area: str | None) -> AnswerPart:
+        from assistant.routes import no_route_note
+
         if area not in self._referrals:
             self._referrals[area] = self._referral_spans(area)
         extracts = [builder.extract(p, span, 1.0) for p, spans in self._referrals[area] for span in spans]
-        note = None if area else NOTICE_AREA_UNKNOWN
+        note = NOTICE_AREA_UNKNOWN if area is None else (None if extracts else no_route_note(area))
         return AnswerPart(heading=HEADING_NOW, extracts=tuple(extracts), note=note)
 
     def _referral_spans(self, area: str | None) -> list[tuple[Passage, list[tuple[int, int]]]]:
         """The referral route of the user's area (or of each area, labelled, when unknown),
-        quoted from the local protocols. Fixed per area, so computed once."""
-        q = Query.parse(REFERRAL_QUERY)
-        vector = self.retriever.embed([q.embed_text])
-        dense = self.index.build.query(vector, 60)[0]
-        lexical = self.index.bm25.top(q.tokens, 60, q.weights)
-        hits = self.retriever.fuse(dense, lexical, area=area)
-        local_areas = [a for a in self.index.local_areas if area is None or a == area]
-        terms = {t: 1.0 for t in q.tokens}
-        out = []
-        for local_area in local_areas:
-            area_hits = [h for h in hits if h.passage.area == local_area and self.index.scope_of(h.passage) == "local"]
-            chosen: list[tuple[Passage, list[tuple[int, int]]]] = []
-            for hit in area_hits[:6]:
-                spans = []
-                for span in guidance_spans(hit.passage.text, hit.passage.section):
-                    sentence = hit.passage.text[span[0] : span[1]]
-                    score = self._sentence_score(sentence, terms) + (4.0 if PHONE.search(sentence) else 0.0)
-                    if score >= 4.0:
-                        spans.append(span)
-                if spans:
-                    chosen.append((hit.passage, spans[:6]))
-                if sum(len(s) for _, s in chosen) >= 7:
-                    break
-            chosen.sort(key=lambda c: c[0].order)
-            out.extend(chosen)
-        return out
+        quoted from its own local protocols (see assistant.routes). Fixed per area."""
+        from assistant.routes import route_spans
+
+        return route_spans(self.index, area)
 
 
 def _trigrams(text: str) -> set[tuple[str, ...]]:
