@@ -133,6 +133,7 @@ class Citation:
     passage: Passage
     hit: Hit | None = None  # the retrieval that brought the passage in, for trainers
     currency: str | None = None  # e.g. "past its review date (March 2024)": a fixed note of ours
+    area_label: str | None = None  # e.g. "Northmoor local protocol: not your area"
 
     def to_dict(self) -> dict:
         p = self.passage
@@ -153,6 +154,7 @@ class Citation:
             "passage_text": p.text,
             "ocr": p.ocr,
             "currency": self.currency,
+            "area_label": self.area_label,
         }
 
 

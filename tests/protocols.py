@@ -11,7 +11,7 @@ OUT_OF_HOURS = "01632 960999"
 
 
 def protocol_pages(area: str = "Northmoor", version: str = "2.0", issued: str = "March 2024",
-                   review: str = "March 2026", extra: str = "", numbered: bool = False) -> list[list[tuple[str, str]]]:
+                   review: str = "March 2029", extra: str = "", numbered: bool = False) -> list[list[tuple[str, str]]]:
     """(style, text) lines of each page: style is title, heading, para or bullet."""
     partnership = f"{area} Safeguarding Children Partnership"
     first = [
