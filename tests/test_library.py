@@ -70,7 +70,7 @@ def _comparable(answer) -> dict:
 
 @pytest.mark.slow
 def test_a_local_protocol_added_through_the_cli_is_found_answered_replaced_and_removed(cli, embedder, tmp_path):
-    print(cli("ingest"))
+    cli("ingest")
     before_sources = {d["id"] for d in _sources(cli)}
     _, before = _ask(cli.location, embedder, OUT_OF_HOURS_Q, area=BEDS)
     assert before.urgent and "0300 300 8123" in " ".join(e.text for e in before.urgent.extracts)
@@ -119,8 +119,10 @@ def test_a_local_protocol_added_through_the_cli_is_found_answered_replaced_and_r
     assert not (cli.corpus / "northmoor.pdf").exists()
     index = Assistant(cli.location, embedder=embedder).index
     texts = [p.text for p in index.passages]
-    assert len(texts) == len(set(texts)) and len({p.id for p in index.passages}) == len(index.passages)
-    assert sum(OUT_OF_HOURS in t for t in texts) == 1
+    assert len({p.id for p in index.passages}) == len(index.passages)
+    assert {p.doc_id for p in index.passages} == before_sources | {"northmoor-protocol-v3"}
+    assert sum(OUT_OF_HOURS in t for t in texts) == 1  # the old version's passages are gone
+    assert sum(i.doc_id == "northmoor-protocol-v3" for i in index.checklist) == 5
     assert "This version adds the new referral hub hours." in " ".join(texts)
 
     # -- removing it restores the previous answers
