@@ -15,7 +15,7 @@ from assistant.settings import Settings
 SAMPLE_QUESTION = "mum on a methadone script, two kids under five, what should I check?"
 
 
-def _progress():
+def _progress(mininterval: float = 0.5):
     """One bar per stage, created when the stage starts (so its rate is real) and showing the
     clock time the stage should finish at."""
     from tqdm import tqdm
@@ -28,13 +28,13 @@ def _progress():
             if total <= 0:
                 return
             bar = bars[stage] = tqdm(total=total, desc=stage, unit="file" if stage == "reading" else "text", file=sys.stderr, leave=False,
-                                     smoothing=0, dynamic_ncols=True, mininterval=0.5)
+                                     smoothing=0, dynamic_ncols=True, mininterval=mininterval)
         if done > bar.n:
             bar.update(done - bar.n)
             rate = bar.format_dict.get("rate") or (bar.n / max(bar.format_dict["elapsed"], 1e-9))
             if rate and bar.n < total:
                 finish = time.localtime(time.time() + (total - bar.n) / rate)
-                bar.set_postfix_str(f"done by {time.strftime('%H:%M:%S', finish)}", refresh=False)
+                bar.set_postfix_str(f"done by {time.strftime('%H:%M:%S', finish)}")
         if done >= total:
             bar.close()
 
