@@ -62,8 +62,13 @@ def cmd_ingest(args, settings: Settings) -> int:
         report = run_ingest(paths, settings.store, progress=_progress(), force=args.force)
         print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
         return 0
-    library = Library(settings.corpus_dir, settings.store)
-    if not paths:
+    folders = [p for p in paths if p.is_dir()]
+    if folders and (len(paths) > 1 or metadata or args.replaces):
+        print("hha: a folder is built as it stands (it is a library of its own, with its manifest): give it alone, "
+              "or add files one by one", file=sys.stderr)
+        return 2
+    library = Library(folders[0] if folders else settings.corpus_dir, settings.store)
+    if not paths or folders:
         if metadata or args.replaces:
             print("hha: metadata flags and --replaces describe the files given: name them", file=sys.stderr)
             return 2
@@ -181,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add files to the source library and rebuild (no files: rebuild the library)")
-    p.add_argument("paths", nargs="*", help="files to add (copied into the corpus folder)")
+    p.add_argument("paths", nargs="*", help="files to add (copied into the corpus folder), or one folder to build from")
     p.add_argument("--only", action="store_true", help="build from exactly these files, not the library")
     p.add_argument("--replaces", metavar="ID", help="the one file given is a new version of source ID")
     p.add_argument("--area", help="the area whose protocol this is, e.g. 'Northmoor'")
