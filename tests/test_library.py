@@ -263,3 +263,23 @@ def test_what_a_document_says_of_itself(tmp_path):
     assert (d.area, d.publisher, d.places) == ("Eastdale", "Eastdale Safeguarding Children Partnership", ["Eastdale"])
     assert (d.version, d.date, d.review_date) == ("4.1", "2 June 2025", "June 2027")
     assert d.title == "Parental drug and alcohol misuse: multi-agency protocol"
+
+
+def test_only_builds_from_exactly_the_given_files_and_leaves_the_library(tmp_path, monkeypatch, capsys):
+    from ui import cli
+
+    corpus = small_corpus(tmp_path / "corpus", ("practice-tips-parental-drug-use",))
+    manifest_before = (corpus / MANIFEST_NAME).read_text(encoding="utf-8")
+    monkeypatch.setenv("HHA_CORPUS_DIR", str(corpus))
+    monkeypatch.setenv("HHA_DATA_DIR", str(tmp_path / "data"))
+    fake = FakeEmbedder()
+    monkeypatch.setattr("ingest.pipeline.Embedder", lambda: fake)
+    pdf = make_protocol_pdf(tmp_path / "northmoor.pdf")
+    assert cli.main(["ingest", "--only", str(pdf)]) == 0
+    assert cli.main(["sources"]) == 0
+    out = capsys.readouterr().out
+    assert "northmoor" in out and "practice-tips" not in out.split("built index")[-1].split("\n", 1)[-1]
+    assert "not in the library folder (built with --only)" in out
+    assert sorted(p.name for p in corpus.iterdir()) == ["manifest.toml", "practice-tips-parental-drug-use.txt"]
+    assert (corpus / MANIFEST_NAME).read_text(encoding="utf-8") == manifest_before
+    assert cli.main(["ingest", str(pdf), str(corpus), "--area", "Northmoor"]) == 2  # a folder goes alone
