@@ -137,7 +137,7 @@ def vector_key(text: str) -> str:
 
 def embed_with_reuse(
     embedder: Embedder | None, texts: list[str], cache: dict[str, np.ndarray], progress=None,
-    batch_size: int = EMBED_BATCH,
+    batch_size: int = EMBED_BATCH, timings: dict | None = None,
 ) -> tuple[np.ndarray, list[str], int]:
     """Vectors of `texts` (rows in order), their keys, and how many were embedded: a text whose
     key is in `cache` (or that repeats another text) is not embedded again."""
@@ -150,7 +150,11 @@ def embed_with_reuse(
     if order:
         if embedder is None:
             embedder = Embedder()
+        mark = time.perf_counter()
         embedder.load()  # before the bar starts: loading is not embedding
+        if timings is not None:
+            timings["model load"] = round(time.perf_counter() - mark, 2)
+        mark = time.perf_counter()
         done = 0
 
         def tick(n: int) -> None:
@@ -163,6 +167,8 @@ def embed_with_reuse(
             progress("embedding", 0, len(order))
         vectors = embedder.embed_documents([missing[k] for k in order], batch_size=batch_size, progress=tick)
         cache = {**cache, **dict(zip(order, vectors, strict=True))}
+        if timings is not None:
+            timings["embed"] = round(time.perf_counter() - mark, 2)
     matrix = np.stack([cache[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
     return matrix, keys, len(order)
 
@@ -251,6 +257,7 @@ def build_locked(
 
     mark = time.perf_counter()
     cache = _previous_vectors(catalog, current)
+    report.timings["previous vectors"] = round(time.perf_counter() - mark, 2)
     passage_text = {p.id: p.text for p in passages}
     sentences = [(p.id, a, b) for p in passages for a, b in guidance_spans(p.text, p.section)]
     texts = (
@@ -258,9 +265,8 @@ def build_locked(
         + [i.text for i in items]
         + [passage_text[pid][a:b] for pid, a, b in sentences]
     )
-    matrix, keys, embedded = embed_with_reuse(embedder, texts, cache, progress)
+    matrix, keys, embedded = embed_with_reuse(embedder, texts, cache, progress, timings=report.timings)
     report.embedded, report.reused = embedded, len(texts) - embedded
-    report.timings["embed"] = round(time.perf_counter() - mark, 2)
     cuts = (len(passages), len(passages) + len(items))
     report.passages = len(passages)
     report.checklist_items = len(items)
