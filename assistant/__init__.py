@@ -42,7 +42,7 @@ def open_assistant(settings=None) -> Assistant:
         from assistant.llm import make_chat_model
 
         chat_model = make_chat_model(settings.llm_provider, settings.llm_model, settings.llm_base_url)
-    return Assistant(settings.store, chat_model=chat_model)
+    return Assistant(settings.store, chat_model=chat_model, max_source_age_years=settings.max_source_age_years)
 
 
 def _assistant() -> Assistant:

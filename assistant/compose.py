@@ -26,7 +26,8 @@ from assistant.kinds import BACKGROUND, FINDING, GUIDANCE
 from assistant.plan import Plan, read_question
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
 from assistant.retrieve import Query, Retriever
-from assistant.text import CHAT_WORDS, PHONE, guidance_spans, lexical_tokens, sentence_spans, stem
+from assistant.routes import asks_for_route, no_route_note, route_spans
+from assistant.text import CHAT_WORDS, lexical_tokens, sentence_spans, stem
 from assistant.tuning import DEFAULT, Tuning
 from assistant.vocabulary import known_tokens
 
@@ -55,7 +56,6 @@ NOTICE_AREA_UNKNOWN = (
     "Your area is not set, so your own local procedures apply. Below is what each local protocol "
     "in these sources says, labelled by area: use your own area's route."
 )
-NOTICE_NO_ROUTE = "The sources hold no referral route for {area} that could be found: use your local procedures."
 NOTICE_OTHER_AREA = (
     "Some extracts come from another area's local protocol: its contacts and procedures are not yours."
 )
@@ -66,11 +66,6 @@ NOTICE_NOT_COVERED_BEYOND_NOW = "Beyond the referral route above, the sources do
 NOTICE_PARTLY = "The sources do not mention: {terms}. Nothing below speaks to that part of the question."
 NOTICE_AREA_FROM = "Area assumed: {area} (from \u201c{words}\u201d). Set your area if this is wrong."
 
-REFERRAL_QUERY = (
-    "worried about a child's welfare: prompt referral by telephone to the MASH Team, children's social care; "
-    "emergencies outside office hours Emergency Duty Team telephone number; refer concerns to children's social "
-    "care or the police where a child may be suffering significant harm"
-)
 
 
 def validate_question(question: str) -> str:
@@ -113,7 +108,8 @@ class Composer:
         plan = self.read_risk(plan, evidence)
         timings = {"retrieve": round((time.perf_counter() - started) * 1000, 1)}
         builder = _Builder(self.index, evidence, self.tuning)
-        urgent = self.what_to_do_now(builder, plan) if plan.urgent else None
+        # The route first when a child may be at risk now, or when the question asks whom to call.
+        urgent = self.what_to_do_now(builder, plan) if plan.urgent or asks_for_route(plan.text) else None
         declined = not plan.case and self.declines(plan, evidence)
         notices = self.notices(plan, builder, declined)
         if declined and urgent is None:
@@ -287,50 +283,17 @@ class Composer:
 
     # -- what to do now -------------------------------------------------------------------------
     def what_to_do_now(self, builder: _Builder, plan: Plan) -> AnswerPart:
+        """The referral route of the user's area (or of each area, labelled, when unknown), quoted
+        from its own local protocols (assistant.routes). Fixed per area, so found once."""
         if plan.area not in self._routes:
-            self._routes[plan.area] = self.referral_route(plan.area)
+            self._routes[plan.area] = route_spans(self.index, plan.area)
         extracts = []
         for passage, spans in self._routes[plan.area]:
             for span in spans:
                 builder.reserve(passage.text[span[0] : span[1]], passage)
                 extracts.append(builder.extract(passage, span, 1.0))
-        if plan.area is None:
-            note = NOTICE_AREA_UNKNOWN
-        elif not extracts:
-            note = NOTICE_NO_ROUTE.format(area=plan.area)
-        else:
-            note = None
+        note = NOTICE_AREA_UNKNOWN if plan.area is None else (None if extracts else no_route_note(plan.area))
         return AnswerPart(heading=HEADING_NOW, extracts=tuple(extracts), note=note)
-
-    def referral_route(self, area: str | None) -> list[tuple[Passage, list[tuple[int, int]]]]:
-        """The referral route of the user's area (or of each area, labelled, when unknown),
-        quoted from the local protocols. Fixed per area, so computed once."""
-        q = self.retriever.parse(REFERRAL_QUERY)
-        vector = self.retriever.embed([q.embed_text])[0]
-        dense = [(p.id, float(s)) for p, s in zip(self.index.passages, self.index.passage_vectors @ vector, strict=True)]
-        dense = sorted(dense, key=lambda x: -x[1])[:60]
-        hits = self.retriever.fuse(dense, self.index.bm25.top(q.tokens, 60, q.weights), area=area)
-        terms = {tok: 1.0 for tok in q.tokens}
-        out = []
-        for local_area in [a for a in self.index.local_areas if area is None or a == area]:
-            chosen: list[tuple[Passage, list[tuple[int, int]]]] = []
-            words = 0
-            for hit in [h for h in hits if h.passage.area == local_area and self.index.scope_of(h.passage) == "local"][:6]:
-                spans = []
-                for span in guidance_spans(hit.passage.text, hit.passage.section):
-                    sentence = hit.passage.text[span[0] : span[1]]
-                    score = _overlap(self.index, sentence, terms) + (4.0 if PHONE.search(sentence) else 0.0)
-                    n = len(sentence.split())
-                    if score >= 4.0 and words + n <= self.tuning.route_words:
-                        spans.append(span)
-                        words += n
-                if spans:
-                    chosen.append((hit.passage, spans[: self.tuning.route_sentences]))
-                if sum(len(s) for _, s in chosen) >= self.tuning.route_sentences:
-                    break
-            chosen.sort(key=lambda c: c[0].order)
-            out.extend(chosen)
-        return out
 
 
 # -- declining --------------------------------------------------------------------------------------
@@ -390,13 +353,6 @@ def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     if _DEPENDENT.match(passage.text[a:b]) or _CONDITION.search(before):
         return (paragraph_start + start, b)
     return span
-
-
-def _overlap(index, sentence: str, terms: dict[str, float]) -> float:
-    tokens = set(lexical_tokens(sentence))
-    if not tokens:
-        return 0.0
-    return sum(index.bm25.idf(t) * w for t, w in terms.items() if t in tokens) / (len(tokens) ** 0.3)
 
 
 def _labelled(extracts: list[Extract], builder: _Builder) -> str:

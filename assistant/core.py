@@ -13,8 +13,10 @@ from assistant.store import Catalog, StoreLocation
 
 
 class Assistant:
-    def __init__(self, location: StoreLocation, embedder: Embedder | None = None, chat_model=None):
+    def __init__(self, location: StoreLocation, embedder: Embedder | None = None, chat_model=None,
+                 max_source_age_years: float | None = None):
         self.catalog = Catalog(location)
+        self.max_source_age_years = max_source_age_years  # older sources are flagged beside citations
         self.embedder = embedder or Embedder(threads=query_threads())
         self.chat_model = chat_model  # optional: a LangChain chat model on a local server
         self._lock = threading.Lock()
@@ -44,7 +46,11 @@ class Assistant:
     def answer(
         self, question: str, *, area: str | None = None, role: str = "practitioner", mode: str = "extractive"
     ) -> Answer:
-        answer = self._current()[2].answer(question, area=area, role=role)
+        from assistant.provenance import annotate
+
+        index, _, composer = self._current()
+        answer = annotate(composer.answer(question, area=area, role=role), index.documents,
+                          max_age_years=self.max_source_age_years)
         if mode == "llm" and self.chat_model is not None:
             from assistant.llm import rewrite
 

@@ -32,6 +32,10 @@ class Document:
     source_file: str
     sha256: str
     places: tuple[str, ...] = ()
+    version: str = ""  # as the document states it, e.g. "2.0"
+    review_date: str = ""  # when its publisher means to review it, e.g. "March 2026"
+    added: str = ""  # when it was added to the library (YYYY-MM-DD)
+    ocr_pages: tuple[int, ...] = ()  # pages read by OCR (a scanned PDF)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Passage:
     order: int  # position in its document, for the source viewer and neighbours
     text: str
     twin_of: str | None = None  # id of an earlier passage this one repeats verbatim
+    ocr: bool = False  # read from a scanned page by OCR: check it against the printed page
 
     @property
     def section_label(self) -> str:
@@ -58,7 +63,8 @@ class Passage:
     def citation_label(self) -> str:
         where = self.section_label or "whole document"
         page = f", p. {self.page}" if self.page is not None else ""
-        return f"{self.title} — {where}{page}"
+        ocr = " (OCR text)" if self.ocr else ""
+        return f"{self.title} — {where}{page}{ocr}"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -126,6 +132,8 @@ class Citation:
     n: int
     passage: Passage
     hit: Hit | None = None  # the retrieval that brought the passage in, for trainers
+    currency: str | None = None  # e.g. "past its review date (March 2024)": a fixed note of ours
+    area_label: str | None = None  # e.g. "Northmoor local protocol: not your area"
 
     def to_dict(self) -> dict:
         p = self.passage
@@ -144,6 +152,9 @@ class Citation:
             "section": p.section_label,
             "page": p.page,
             "passage_text": p.text,
+            "ocr": p.ocr,
+            "currency": self.currency,
+            "area_label": self.area_label,
         }
 
 

@@ -28,6 +28,9 @@ def escape(text: str) -> str:
     return _LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", text)
 
 
+_CONTACT = re.compile(r"\b0\d{3,4} ?\d{3} ?\d{3,4}\b|\b999\b|\S+@\S+|\b(?:MASH|EDT)\b|emergency duty|out[- ]of[- ]hours")
+
+
 def _grouped(extracts: tuple[Extract, ...]) -> list[tuple[str, int]]:
     """Sentences that stand next to each other in one passage read as one bullet; separate
     checklist questions stay separate."""
@@ -43,11 +46,18 @@ def _grouped(extracts: tuple[Extract, ...]) -> list[tuple[str, int]]:
     return out
 
 
-def _part(part: AnswerPart) -> list[str]:
+def _part(part: AnswerPart, labels: dict[int, str] | None = None, label_all: bool = False) -> list[str]:
+    """A part as a list. `labels` name the area of another area's protocol (by citation): a
+    bullet quoting its contacts (or any bullet, with `label_all`) says whose they are."""
     lines = [f"**{part.heading}**", ""]
     if part.note:
         lines += [f"_{part.note}_", ""]
-    lines += [f"- {text} [{n}]" for text, n in _grouped(part.extracts)]
+    for text, n in _grouped(part.extracts):
+        label = (labels or {}).get(n)
+        if label and (label_all or _CONTACT.search(text)):
+            lines.append(f"- {text} [{n}] _({escape(label)})_")
+        else:
+            lines.append(f"- {text} [{n}]")
     return lines + [""]
 
 
@@ -62,20 +72,22 @@ def to_markdown(answer: Answer, *, sources: bool = True) -> str:
     for notice in answer.notices:
         if notice.startswith("If a child is in immediate danger"):
             lines += [f"> **{notice}**", ""]
+    labels = {c.n: c.area_label for c in answer.citations if getattr(c, "area_label", None)}
     if answer.urgent:
-        lines += _part(answer.urgent)
+        lines += _part(answer.urgent, labels, label_all=True)
     if answer.prose:
         lines += ["**In short** _(rewritten by a local language model; each sentence checked against its sources)_", ""]
         lines += [" ".join(f"{escape(s.text)} [{', '.join(map(str, s.citations))}]" for s in answer.prose), ""]
     for part in answer.parts:
-        lines += _part(part)
+        lines += _part(part, labels)
     if answer.checklist:
-        lines += _part(AnswerPart(heading="Questions to explore", extracts=answer.checklist))
+        lines += _part(AnswerPart(heading="Questions to explore", extracts=answer.checklist), labels)
     for notice in answer.notices:
         if not notice.startswith("If a child is in immediate danger"):
             lines += [f"_{notice}_", ""]
     if sources and answer.citations:
         lines += ["**Sources**", ""]
         for c in answer.citations:
-            lines.append(f"{c.n}. {escape(c.passage.citation_label)}")
+            currency = getattr(c, "currency", None)
+            lines.append(f"{c.n}. {escape(c.passage.citation_label)}" + (f" — _{escape(currency)}_" if currency else ""))
     return "\n".join(lines).strip() + "\n"

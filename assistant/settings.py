@@ -23,6 +23,7 @@ class Settings:
     llm_base_url: str | None = None
     api_url: str = "http://127.0.0.1:8765"
     api_token: str | None = None
+    max_source_age_years: float | None = None  # flag cited sources issued longer ago than this
     extra: dict = field(default_factory=dict)
 
     @property
@@ -42,4 +43,13 @@ class Settings:
             llm_base_url=env.get("HHA_LLM_BASE_URL") or None,
             api_url=env.get("HHA_API_URL", "http://127.0.0.1:8765"),
             api_token=env.get("HHA_API_TOKEN") or None,
+            max_source_age_years=_positive_float(env.get("HHA_MAX_SOURCE_AGE_YEARS")),
         )
+
+
+def _positive_float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    return number if number and number > 0 else None

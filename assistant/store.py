@@ -76,6 +76,7 @@ def _passage_metadata(p: Passage) -> dict:
         "page": p.page if p.page is not None else -1,
         "order": p.order,
         "twin_of": p.twin_of or "",
+        "ocr": p.ocr,
     }
 
 
@@ -91,7 +92,14 @@ def _passage_from(pid: str, text: str, m: dict) -> Passage:
         order=int(m["order"]),
         text=text,
         twin_of=m["twin_of"] or None,
+        ocr=bool(m.get("ocr", False)),
     )
+
+
+def _with_keys(metadatas: list[dict], keys: Sequence[str] | None, start: int) -> list[dict]:
+    if keys is None:
+        return metadatas
+    return [{**m, "vkey": keys[start + n]} for n, m in enumerate(metadatas)]
 
 
 def _get_all(collection, include: list[str]) -> dict:
@@ -120,35 +128,50 @@ class Build:
         self._counts: dict[str, int] = {}
 
     # -- writing -----------------------------------------------------------------------
-    def add_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
+    # `keys` (optional) name each vector by what was embedded (a hash of the exact text and the
+    # model), so the next build can reuse it instead of embedding the same text again.
+    def add_passages(self, passages: Sequence[Passage], vectors: np.ndarray, keys: Sequence[str] | None = None) -> None:
         for start in range(0, len(passages), _BATCH):
             chunk = passages[start : start + _BATCH]
             self._passages.add(
                 ids=[p.id for p in chunk],
                 embeddings=vectors[start : start + _BATCH],
                 documents=[p.text for p in chunk],
-                metadatas=[_passage_metadata(p) for p in chunk],
+                metadatas=_with_keys([_passage_metadata(p) for p in chunk], keys, start),
             )
 
-    def add_checklist(self, items: Sequence[ChecklistItem], vectors: np.ndarray) -> None:
+    def add_checklist(self, items: Sequence[ChecklistItem], vectors: np.ndarray, keys: Sequence[str] | None = None) -> None:
         for start in range(0, len(items), _BATCH):
             chunk = items[start : start + _BATCH]
             self._checklist.add(
                 ids=[i.id for i in chunk],
                 embeddings=vectors[start : start + _BATCH],
                 documents=[i.text for i in chunk],
-                metadatas=[{"record": json.dumps(i.to_dict(), ensure_ascii=False)} for i in chunk],
+                metadatas=_with_keys([{"record": json.dumps(i.to_dict(), ensure_ascii=False)} for i in chunk], keys,
+                                     start),
             )
 
-    def add_sentences(self, spans: Sequence[tuple[str, int, int]], vectors: np.ndarray) -> None:
+    def add_sentences(self, spans: Sequence[tuple[str, int, int]], vectors: np.ndarray,
+                      keys: Sequence[str] | None = None) -> None:
         """Vectors of the guidance sentences of each passage, by (passage id, start, end)."""
         for start in range(0, len(spans), _BATCH):
             chunk = spans[start : start + _BATCH]
             self._sentences.add(
                 ids=[f"{pid}:{a}:{b}" for pid, a, b in chunk],
                 embeddings=vectors[start : start + _BATCH],
-                metadatas=[{"passage_id": pid, "start": a, "end": b} for pid, a, b in chunk],
+                metadatas=_with_keys([{"passage_id": pid, "start": a, "end": b} for pid, a, b in chunk], keys, start),
             )
+
+    def vector_cache(self) -> dict[str, np.ndarray]:
+        """Every vector of this build that was stored with its key (see `add_passages`)."""
+        cache: dict[str, np.ndarray] = {}
+        for collection in (self._passages, self._checklist, self._sentences):
+            got = _get_all(collection, ["metadatas", "embeddings"])
+            for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
+                key = (meta or {}).get("vkey")
+                if key:
+                    cache[key] = np.asarray(vector, dtype=np.float32)
+        return cache
 
     def sentences(self) -> tuple[list[tuple[str, int, int]], np.ndarray]:
         got = _get_all(self._sentences, ["metadatas", "embeddings"])
@@ -354,7 +377,12 @@ class Catalog:
 
 
 def documents_from_record(record: dict) -> list[Document]:
+    known = set(Document.__dataclass_fields__)
     return [
-        Document(**{**d, "places": tuple(d.get("places", ()))})
+        Document(**{
+            **{k: v for k, v in d.items() if k in known},
+            "places": tuple(d.get("places", ())),
+            "ocr_pages": tuple(d.get("ocr_pages", ())),
+        })
         for d in record.get("documents", [])
     ]

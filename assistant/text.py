@@ -7,7 +7,7 @@ import re
 
 # Abbreviations after which a full stop does not end a sentence.
 _ABBREVIATIONS = {"e.g", "i.e", "etc", "eg", "ie", "dr", "mr", "mrs", "ms", "no", "vs", "cf", "approx", "incl", "st"}
-_SENTENCE_END = re.compile(r"(?<=[.?!])[”’\"')\]]*\s+(?=[A-Z‘“\"'(0-9•◦])|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.?!])([”’\"')\]]*)\s+(?=[A-Z‘“\"'(0-9•◦])|\n+")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -16,8 +16,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        cut = match.start()
-        before = text[start:cut].rstrip()
+        # A closing quote or bracket after the full stop stays with its sentence.
+        cut = match.start() + len(match.group(1) or "")
+        before = text[start : match.start()].rstrip()
         word = re.search(r"(\S+)$", before)
         if match.group(0).strip() == "" and "\n" not in match.group(0) and word:
             token = word.group(1).rstrip(".").lower()

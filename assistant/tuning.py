@@ -35,10 +35,6 @@ class Tuning:
     case_checklist: int = 6  # questions to explore at most
     case_facets: int = 5  # facet headings at most; each only when the case raises it
 
-    # -- what to do now ---------------------------------------------------------------------------
-    route_words: int = 110  # words of the referral route at most, per area
-    route_sentences: int = 6
-
     # -- a child at risk now ----------------------------------------------------------------------
     # Besides the typed signals (assistant.facets), a text this similar to one of the kinds of
     # immediate risk (facets.URGENT_PROTOTYPES) is urgent. Chosen on dev, for this path alone:

@@ -20,7 +20,9 @@ class Page:
 
 
 # Bullet glyphs as they survive extraction: replacement char, bullets, private-use glyphs.
-BULLET_CHARS = "�•\uf0b7\uf0a7\uf076\uf0d8▪●◦‣∙·"
+# DEL (\x7f) is what pypdf gives for the bullet of reportlab and other PDF writers using the
+# standard fonts.
+BULLET_CHARS = "�•\uf0b7\uf0a7\uf076\uf0d8▪●◦‣∙·\x7f"
 _SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹⁰"
 _MD_LINK = re.compile(r"\[([^\]]*)\]\((?:#|[^)\s]*)\)")
 _MD_ANGLE_URL = re.compile(r"<((?:https?://|www\.)[^>\s]+)>")

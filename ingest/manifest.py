@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -51,6 +53,53 @@ def make_document(path: Path, entry: dict | None, file_meta: dict, sha256: str) 
         id=doc_id_for(path),
         source_file=path.name,
         sha256=sha256,
-        places=tuple(entry.get("places", ())),
+        places=tuple(str(p) for p in entry.get("places", ())),
+        version=str(entry.get("version") or file_meta.get("version") or ""),
+        review_date=str(entry.get("review_date") or file_meta.get("review_date") or ""),
+        added=str(entry.get("added") or ""),
         **{k: str(values[k]) for k in _FIELDS},
     )
+
+
+# -- writing entries (the library commands), keeping the file's comments and other entries ---
+
+ENTRY_KEYS = ("title", "publisher", "area", "scope", "date", "version", "review_date", "audience", "kind",
+              "summary", "source", "added", "places")
+
+
+def _toml_value(value) -> str:
+    # A JSON string is a valid TOML basic string (same escapes).
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(json.dumps(str(v), ensure_ascii=False) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def entry_block(stem: str, entry: dict) -> str:
+    keys = [k for k in ENTRY_KEYS if k in entry] + sorted(k for k in entry if k not in ENTRY_KEYS)
+    lines = [f"[{json.dumps(stem, ensure_ascii=False)}]"]
+    lines += [f"{k} = {_toml_value(entry[k])}" for k in keys if entry[k] not in (None, "", [], ())]
+    return "\n".join(lines) + "\n"
+
+
+def _block_pattern(stem: str) -> re.Pattern:
+    quoted = re.escape(json.dumps(stem, ensure_ascii=False))
+    bare = re.escape(stem)
+    return re.compile(rf"(?ms)^\[(?:{quoted}|{bare}|'{bare}')\][ \t]*\n.*?(?=^\[|\Z)")
+
+
+def without_entry(text: str, stem: str) -> str:
+    return _block_pattern(stem).sub("", text).rstrip() + "\n"
+
+
+def with_entry(text: str, stem: str, entry: dict) -> str:
+    """The manifest text with `stem`'s entry set to `entry` (replaced, or appended)."""
+    text = without_entry(text, stem) if text.strip() else ""
+    return (text.rstrip() + "\n\n" if text.strip() else "") + entry_block(stem, entry)
+
+
+def write_manifest_text(folder: Path, text: str) -> None:
+    path = folder / MANIFEST_NAME
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tomllib.loads(text)  # never write a manifest that cannot be read back
+    os.replace(tmp, path)

@@ -22,6 +22,7 @@ MAX_PASSAGE_TOKENS = 200  # of passage text; the embedded string adds the sectio
 MODEL_WINDOW = 254  # MiniLM's 256 less [CLS] and [SEP]
 MIN_PASSAGE_WORDS = 15
 _LEAD_IN = re.compile(r"question|explore|consider|ask\b|check|suggestion|assist", re.I)
+_QUESTIONS_HEADING = re.compile(r"\bquestions\b|checklist", re.I)
 
 
 @dataclass
@@ -52,8 +53,16 @@ def units_from_blocks(blocks: list[Block]) -> list[Unit]:
         plain = [text for level, text in path if level < 50]
         return plain[-1] if plain else (path[-1][1] if path else "")
 
-    for block in blocks:
-        if block.kind == "heading":
+    questions = _numbered_questions(blocks)
+    for n, block in enumerate(blocks):
+        if n in questions and (
+            (lead_in.endswith(":") and _LEAD_IN.search(lead_in)) or _QUESTIONS_HEADING.search(topic())
+        ):
+            # "1. Who looks after the children when you are drinking?" under a lead-in that
+            # asks (not a survey's numbered questions): a checklist like a bulleted one.
+            units.append(Unit("bullets", [block.text], block.page, section(), checklist=True, topic=topic(),
+                              prefixes=[""]))
+        elif block.kind == "heading":
             while path and path[-1][0] >= block.level:
                 path.pop()
             path.append((block.level, block.text))
@@ -81,6 +90,15 @@ def units_from_blocks(blocks: list[Block]) -> list[Unit]:
     return _complete_question_lists(units)
 
 
+def _numbered_questions(blocks: list[Block]) -> set[int]:
+    """Positions of numbered paragraphs that ask a question, in runs of two or more."""
+    asks = [b.kind == "para" and b.number is not None and b.text.rstrip().endswith("?") for b in blocks]
+    return {
+        i for i, a in enumerate(asks)
+        if a and ((i > 0 and asks[i - 1]) or (i + 1 < len(asks) and asks[i + 1]))
+    }
+
+
 def _complete_question_lists(units: list[Unit]) -> list[Unit]:
     """In a list where most bullets are questions, the few that lost their question mark
     ("Are parents aware of increased risk of cot death if ...") are questions too."""
@@ -106,18 +124,34 @@ def split_oversized(unit: Unit, count: TokenCounter, limit: int) -> list[Unit]:
     for line, prefix in zip(unit.lines, unit.prefixes, strict=True):
         for sentence in split_sentences(line):
             pieces.extend(_cut_words(prefix + sentence if not pieces else sentence, count, limit))
-    out: list[Unit] = []
-    current = ""
+    chunks: list[list[str]] = []
     for piece in pieces:
-        candidate = f"{current} {piece}".strip() if current else piece
-        if current and count(candidate) > limit:
-            out.append(_piece(unit, current))
-            current = piece
+        if chunks and count(" ".join([*chunks[-1], piece])) <= limit:
+            chunks[-1].append(piece)
         else:
-            current = candidate
-    if current:
-        out.append(_piece(unit, current))
-    return out
+            chunks.append([piece])
+    _balance_tail(chunks, count, limit)
+    return [_piece(unit, " ".join(chunk)) for chunk in chunks if chunk]
+
+
+def _balance_tail(chunks: list[list[str]], count: TokenCounter, limit: int) -> None:
+    """A last piece too short to stand as a passage (and too big to join its full neighbour)
+    would be dropped as a fragment: move sentences, then words, from the piece before it."""
+    def words(chunk: list[str]) -> int:
+        return sum(len(p.split()) for p in chunk)
+
+    while len(chunks) > 1 and words(chunks[-1]) < MIN_PASSAGE_WORDS:
+        prev, last = chunks[-2], chunks[-1]
+        if len(prev) > 1:
+            moved, rest = prev[-1], prev[:-1]
+        else:
+            head, _, moved = prev[0].rpartition(" ")
+            if not head:
+                return
+            rest = [head]
+        if count(" ".join([moved, *last])) > limit:
+            return
+        chunks[-2], chunks[-1] = rest, [moved, *last]
 
 
 def _cut_words(text: str, count: TokenCounter, limit: int) -> list[str]:
@@ -196,6 +230,7 @@ def build_passages(
         units.extend(split_oversized(unit, count, limit))
     passages: list[Passage] = []
     items: list[ChecklistItem] = []
+    seen_ids: dict[str, int] = {}
     for order, group in enumerate(pack(units, count, limit)):
         content = [u for u in group if u.kind != "heading"] or group
         section = content[0].section
@@ -210,8 +245,15 @@ def build_passages(
         numbers = [u.number for u in group if u.number]
         page = next((u.page for u in group if u.page is not None), None)
         label = SECTION_SEPARATOR.join(section)
+        pid = content_id(doc.id, label, text)
+        if pid in seen_ids:
+            # The same text under the same heading again (a section printed twice): the
+            # first keeps the plain id, each repeat gets its occurrence number.
+            seen_ids[pid] += 1
+            pid = content_id(doc.id, label, text, str(seen_ids[pid]))
+        seen_ids.setdefault(pid, 1)
         passage = Passage(
-            id=content_id(doc.id, label, text),
+            id=pid,
             doc_id=doc.id,
             title=doc.title,
             area=doc.area,
@@ -242,6 +284,7 @@ def build_passages(
 
 
 CHECKLIST_ITEM_MAX_WORDS = 80
+_ITEM_NUMBER = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|\(?[a-z]\)|[a-z]\.)\s+(?=\S)")
 
 
 def checklist_spans(unit: Unit, start: int) -> list[tuple[int, int]]:
@@ -249,7 +292,9 @@ def checklist_spans(unit: Unit, start: int) -> list[tuple[int, int]]:
     explanation is one item; a long bullet with sub-questions gives one item per line that
     asks something, so no "question to explore" is a wall of text."""
     if len(unit.text.split()) <= CHECKLIST_ITEM_MAX_WORDS:
-        return [(start + len(unit.prefixes[0]), start + len(unit.text))]
+        number = _ITEM_NUMBER.match(unit.lines[0])
+        skip = len(unit.prefixes[0]) + (number.end() if number and number.end() < len(unit.lines[0]) else 0)
+        return [(start + skip, start + len(unit.text))]
     spans, position = [], start
     for prefix, line in zip(unit.prefixes, unit.lines, strict=True):
         if "?" in line:

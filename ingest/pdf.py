@@ -45,8 +45,16 @@ def load_pdf(path: Path) -> tuple[list[Page], dict]:
             pages.append(Page(number, text))
             findings.extend(hidden)
         meta = _metadata(reader)
-        if findings:
-            meta["warnings"] = ["hidden text not indexed: " + line for line in summarise(findings)]
+        warnings = ["hidden text not indexed: " + line for line in summarise(findings)]
+        if not any(p.text.strip() for p in pages):
+            pages, ocr_pages, ocr_warnings = _ocr(reader, pages)
+            warnings.extend(ocr_warnings)
+            if ocr_pages:
+                meta["ocr_pages"] = ocr_pages
+                warnings.append(f"{len(ocr_pages)} scanned page(s) read by OCR: quotes from them are flagged as "
+                                f"OCR text; check them against the printed page")
+        if warnings:
+            meta["warnings"] = warnings
     except SkippedFile:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
@@ -55,8 +63,30 @@ def load_pdf(path: Path) -> tuple[list[Page], dict]:
     except Exception as exc:  # noqa: BLE001 - a damaged file must never abort a whole ingest
         raise SkippedFile(f"unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})") from None
     if not any(p.text.strip() for p in pages):
-        raise SkippedFile("no extractable text (scanned or image-only PDF: run OCR on it first)")
+        from ingest import ocr
+
+        hint = "run OCR on it first" if ocr.available() else "install tesseract-ocr to read it by OCR, or run OCR on it first"
+        raise SkippedFile(f"no extractable text (scanned or image-only PDF: {hint})")
     return pages, meta
+
+
+def _ocr(reader, pages: list[Page]) -> tuple[list[Page], list[int], list[str]]:
+    """A PDF with no text layer at all: read its page images with tesseract, if installed."""
+    from ingest import ocr
+
+    if not ocr.available():
+        return pages, [], []
+    out, read, warnings = [], [], []
+    for page, original in zip(reader.pages, pages, strict=True):
+        try:
+            text = ocr.read_page(page)
+        except Exception as exc:  # noqa: BLE001 - one unreadable image must not lose the rest
+            warnings.append(f"page {original.number}: OCR failed ({type(exc).__name__}: {str(exc)[:120]})")
+            text = ""
+        if text.strip():
+            read.append(original.number)
+        out.append(Page(original.number, text))
+    return out, read, warnings
 
 
 def _visible_text(page, number: int) -> tuple[str, list]:

@@ -3,6 +3,11 @@
 The build id is a hash of every input that shapes the index (file contents, manifest
 entries, this pipeline's version, the model), so an unchanged corpus is recognised without
 loading the model: a no-op in well under a second.
+
+A changed corpus embeds only what is new: every vector is stored with a key (a hash of the
+exact text embedded and the model), and the previous build's vectors are reused by key, so
+adding one protocol embeds that protocol alone. What is embedded is sorted by length and
+embedded in large batches (MiniLM pads a batch to its longest text).
 """
 
 from __future__ import annotations
@@ -10,21 +15,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from assistant.embed import MODEL_NAME, Embedder
+import numpy as np
+
+from assistant.embed import MODEL_NAME, Embedder, TokenCounter
 from assistant.errors import NothingToIndexError, SkippedFile
 from assistant.records import ChecklistItem, Document, Passage, content_id
 from assistant.store import Catalog, StoreLocation
 from assistant.text import guidance_spans
 from ingest.clean import Page, clean_page_text, drop_repeated_margins
+from ingest.describe import describe
 from ingest.loaders import SUFFIXES, load
 from ingest.manifest import MANIFEST_NAME, doc_id_for, make_document, read_manifest, sha256_file
 from ingest.passages import build_passages, embedding_text
 from ingest.structure import structure
 
-PIPELINE_VERSION = "8"
+PIPELINE_VERSION = "9"
+EMBED_BATCH = 64  # texts sorted by length first, so a batch pads little
 
 
 @dataclass
@@ -35,6 +44,8 @@ class FileReport:
     checklist_items: int
     pages: int | None
     warnings: list[str] = field(default_factory=list)
+    title: str = ""
+    area: str = ""
 
 
 @dataclass
@@ -48,6 +59,9 @@ class IngestReport:
     sentences: int = 0
     twins: int = 0
     seconds: float = 0.0
+    embedded: int = 0  # texts run through the model in this build
+    reused: int = 0  # vectors taken from the previous build (or shared by identical texts)
+    timings: dict = field(default_factory=dict)  # seconds per stage
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,12 +69,15 @@ class IngestReport:
     def summary(self) -> str:
         if self.unchanged:
             return f"index unchanged (build {self.build}): nothing to do [{self.seconds:.2f} s]"
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items())
         lines = [
             f"built index {self.build}: {len(self.files)} files, {self.passages} passages "
-            f"({self.twins} marked as repeats), {self.checklist_items} checklist items in {self.seconds:.1f} s"
+            f"({self.twins} marked as repeats), {self.checklist_items} checklist items, {self.sentences} sentences "
+            f"in {self.seconds:.1f} s",
+            f"  vectors: {self.embedded} embedded, {self.reused} reused" + (f" [{stages}]" if stages else ""),
         ]
         for f in self.files:
-            lines.append(f"  {f.file}: {f.passages} passages, {f.checklist_items} checklist items")
+            lines.append(f"  {f.file} ({f.doc_id}): {f.passages} passages, {f.checklist_items} checklist items")
             lines.extend(f"    warning: {w}" for w in f.warnings)
         for name, reason in self.skipped:
             lines.append(f"  skipped {name}: {reason}")
@@ -74,6 +91,7 @@ def discover(paths: Iterable[Path]) -> list[Path]:
             found.extend(
                 p for p in sorted(path.rglob("*"))
                 if p.is_file() and p.suffix.lower() in SUFFIXES and p.name.lower() not in ("readme.md", MANIFEST_NAME)
+                and not p.name.startswith(".")
             )
         elif path.exists():
             found.append(path)
@@ -85,31 +103,83 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return unique
 
 
-def process_file(
-    path: Path, entry: dict | None, sha: str, count
-) -> tuple[Document, list[Passage], list[ChecklistItem], int | None, list[str]]:
+def read_pages(path: Path) -> tuple[list[Page], dict]:
+    """A file's cleaned pages and what the file says of itself (PDF metadata, then its text)."""
     pages, file_meta = load(path)
     cleaned = [Page(p.number, clean_page_text(p.text)) for p in pages]
     if path.suffix.lower() == ".pdf":
         cleaned = drop_repeated_margins(cleaned)
+    stated = describe(cleaned).as_meta()
+    # The issue date printed in the document beats the PDF's creation date.
+    return cleaned, {**file_meta, **stated, "page_count": len(pages) if pages and pages[0].number is not None else None}
+
+
+def process_file(
+    path: Path, entry: dict | None, sha: str, count
+) -> tuple[Document, list[Passage], list[ChecklistItem], int | None, list[str]]:
+    cleaned, file_meta = read_pages(path)
+    ocr_pages = tuple(file_meta.get("ocr_pages", ()))
     doc = make_document(path, entry, file_meta, sha)
+    if ocr_pages:
+        doc = replace(doc, ocr_pages=ocr_pages)
     passages, items = build_passages(structure(cleaned), doc, count)
     if not passages:
         raise SkippedFile("no usable text after cleaning")
-    page_count = len(pages) if pages and pages[0].number is not None else None
-    return doc, passages, items, page_count, file_meta.get("warnings", [])
+    if ocr_pages:
+        passages = [replace(p, ocr=True) if p.page in ocr_pages else p for p in passages]
+    return doc, passages, items, file_meta["page_count"], file_meta.get("warnings", [])
 
 
-def _embed(embedder: Embedder, texts: list[str], stage: str, progress, batch_size: int = 32):
-    done = 0
+def vector_key(text: str) -> str:
+    """What a vector is reused by: the exact text embedded and the model that embedded it."""
+    return content_id(MODEL_NAME, text, length=32)
 
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
+
+def embed_with_reuse(
+    embedder: Embedder | None, texts: list[str], cache: dict[str, np.ndarray], progress=None,
+    batch_size: int = EMBED_BATCH, timings: dict | None = None,
+) -> tuple[np.ndarray, list[str], int]:
+    """Vectors of `texts` (rows in order), their keys, and how many were embedded: a text whose
+    key is in `cache` (or that repeats another text) is not embedded again."""
+    keys = [vector_key(t) for t in texts]
+    missing: dict[str, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if key not in cache and key not in missing:
+            missing[key] = text
+    order = sorted(missing, key=lambda k: len(missing[k]), reverse=True)
+    if order:
+        if embedder is None:
+            embedder = Embedder()
+        mark = time.perf_counter()
+        embedder.load()  # before the bar starts: loading is not embedding
+        if timings is not None:
+            timings["model load"] = round(time.perf_counter() - mark, 2)
+        mark = time.perf_counter()
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress("embedding", done, len(order))
+
         if progress:
-            progress(stage, done, len(texts))
+            progress("embedding", 0, len(order))
+        vectors = embedder.embed_documents([missing[k] for k in order], batch_size=batch_size, progress=tick)
+        cache = {**cache, **dict(zip(order, vectors, strict=True))}
+        if timings is not None:
+            timings["embed"] = round(time.perf_counter() - mark, 2)
+    matrix = np.stack([cache[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
+    return matrix, keys, len(order)
 
-    return embedder.embed_documents(texts, batch_size=batch_size, progress=tick)
+
+def _previous_vectors(catalog: Catalog, current: dict) -> dict[str, np.ndarray]:
+    if not current or current.get("model") != MODEL_NAME:
+        return {}
+    try:
+        return catalog.open().vector_cache()
+    except Exception:  # noqa: BLE001 - a missing or damaged previous build only costs time
+        return {}
 
 
 def run_ingest(
@@ -119,72 +189,103 @@ def run_ingest(
     embedder: Embedder | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     force: bool = False,
+    manifest: dict[str, dict] | None = None,
 ) -> IngestReport:
+    """Build the index from exactly these files and folders (their manifests, or `manifest`)."""
+    catalog = Catalog(location)
+    with catalog.write_lock():
+        return build_locked(paths, catalog, manifest_dirs=manifest_dirs, embedder=embedder, progress=progress,
+                            force=force, manifest=manifest)
+
+
+def build_locked(
+    paths: list[Path],
+    catalog: Catalog,
+    manifest_dirs: list[Path] | None = None,
+    embedder: Embedder | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    force: bool = False,
+    manifest: dict[str, dict] | None = None,
+) -> IngestReport:
+    """`run_ingest` for a caller that already holds the catalog's write lock."""
     started = time.perf_counter()
     files = discover(paths)
-    manifest: dict[str, dict] = {}
-    for folder in manifest_dirs or sorted({p.parent for p in files}):
-        manifest.update(read_manifest(folder))
+    if manifest is None:
+        manifest = {}
+        for folder in manifest_dirs or sorted({p.parent for p in files}):
+            manifest.update(read_manifest(folder))
     hashes = {p: sha256_file(p) for p in files}
     fingerprint = [PIPELINE_VERSION, MODEL_NAME] + [
         f"{doc_id_for(p)}:{hashes[p]}:{json.dumps(manifest.get(p.stem), sort_keys=True)}" for p in files
     ]
     digest = content_id(*fingerprint, length=16)
-    catalog = Catalog(location)
-    with catalog.write_lock():
-        current = catalog.current() or {}
-        if current.get("fingerprint") == digest and not force:
-            return IngestReport(build=current["build"], unchanged=True, seconds=time.perf_counter() - started)
-        # A fresh id per build, even of the same content: a reader may hold the old one open.
-        build_id = f"{digest[:10]}{time.time_ns() & 0xFFFFFF:06x}"
-        embedder = embedder or Embedder()
-        count = embedder.count_tokens
-        report = IngestReport(build=build_id, unchanged=False)
-        documents: list[Document] = []
-        passages: list[Passage] = []
-        items: list[ChecklistItem] = []
-        for path in files:
-            try:
-                doc, doc_passages, doc_items, pages, warnings = process_file(
-                    path, manifest.get(path.stem), hashes[path], count
-                )
-            except SkippedFile as exc:
-                report.skipped.append((path.name, str(exc)))
-                continue
-            if any(d.id == doc.id for d in documents):
-                report.skipped.append((path.name, f"another file already has the document id {doc.id!r}"))
-                continue
-            documents.append(doc)
-            passages.extend(doc_passages)
-            items.extend(doc_items)
-            report.files.append(FileReport(path.name, doc.id, len(doc_passages), len(doc_items), pages, warnings))
-        if not passages:
-            # Never make an empty index live: the previous one (if any) keeps serving.
-            skipped = "; ".join(f"{n}: {r}" for n, r in report.skipped) or "no .txt, .md or .pdf files found"
-            raise NothingToIndexError(f"nothing to index, the current index is unchanged ({skipped})")
-        texts = [embedding_text(p, count) for p in passages]
-        passage_text = {p.id: p.text for p in passages}
-        sentences = [(p.id, a, b) for p in passages for a, b in guidance_spans(p.text, p.section)]
-        vectors = _embed(embedder, texts, "embedding passages", progress)
-        item_vectors = _embed(embedder, [i.text for i in items], "embedding checklist items", progress)
-        sentence_vectors = _embed(
-            embedder, [passage_text[pid][a:b] for pid, a, b in sentences], "embedding sentences", progress, 64
-        )
-        report.passages = len(passages)
-        report.checklist_items = len(items)
-        report.twins = sum(1 for p in passages if p.twin_of)
-        report.sentences = len(sentences)
-        report.seconds = time.perf_counter() - started
-        record = {
-            "documents": [{**asdict(d), "places": list(d.places)} for d in documents],
-            "report": report.to_dict(),
-            "model": MODEL_NAME,
-            "fingerprint": digest,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-        with catalog.writing(build_id, record) as build:
-            build.add_passages(passages, vectors)
-            build.add_checklist(items, item_vectors)
-            build.add_sentences(sentences, sentence_vectors)
-        report.seconds = time.perf_counter() - started
-        return report
+    current = catalog.current() or {}
+    if current.get("fingerprint") == digest and not force:
+        return IngestReport(build=current["build"], unchanged=True, seconds=time.perf_counter() - started)
+    # A fresh id per build, even of the same content: a reader may hold the old one open.
+    build_id = f"{digest[:10]}{time.time_ns() & 0xFFFFFF:06x}"
+    count = embedder.count_tokens if embedder is not None else TokenCounter()
+    report = IngestReport(build=build_id, unchanged=False)
+    documents: list[Document] = []
+    passages: list[Passage] = []
+    items: list[ChecklistItem] = []
+    for n, path in enumerate(files):
+        if progress:
+            progress("reading", n, len(files))
+        try:
+            doc, doc_passages, doc_items, pages, warnings = process_file(
+                path, manifest.get(path.stem), hashes[path], count
+            )
+        except SkippedFile as exc:
+            report.skipped.append((path.name, str(exc)))
+            continue
+        if any(d.id == doc.id for d in documents):
+            report.skipped.append((path.name, f"another file already has the document id {doc.id!r}"))
+            continue
+        documents.append(doc)
+        passages.extend(doc_passages)
+        items.extend(doc_items)
+        report.files.append(FileReport(path.name, doc.id, len(doc_passages), len(doc_items), pages, warnings,
+                                       doc.title, doc.area))
+    if progress:
+        progress("reading", len(files), len(files))
+    if not passages:
+        # Never make an empty index live: the previous one (if any) keeps serving.
+        skipped = "; ".join(f"{n}: {r}" for n, r in report.skipped) or "no .txt, .md or .pdf files found"
+        raise NothingToIndexError(f"nothing to index, the current index is unchanged ({skipped})")
+    report.timings["read"] = round(time.perf_counter() - started, 2)
+
+    mark = time.perf_counter()
+    cache = _previous_vectors(catalog, current)
+    report.timings["previous vectors"] = round(time.perf_counter() - mark, 2)
+    passage_text = {p.id: p.text for p in passages}
+    sentences = [(p.id, a, b) for p in passages for a, b in guidance_spans(p.text, p.section)]
+    texts = (
+        [embedding_text(p, count) for p in passages]
+        + [i.text for i in items]
+        + [passage_text[pid][a:b] for pid, a, b in sentences]
+    )
+    matrix, keys, embedded = embed_with_reuse(embedder, texts, cache, progress, timings=report.timings)
+    report.embedded, report.reused = embedded, len(texts) - embedded
+    cuts = (len(passages), len(passages) + len(items))
+    report.passages = len(passages)
+    report.checklist_items = len(items)
+    report.twins = sum(1 for p in passages if p.twin_of)
+    report.sentences = len(sentences)
+
+    mark = time.perf_counter()
+    report.seconds = time.perf_counter() - started
+    record = {
+        "documents": [{**asdict(d), "places": list(d.places), "ocr_pages": list(d.ocr_pages)} for d in documents],
+        "report": report.to_dict(),
+        "model": MODEL_NAME,
+        "fingerprint": digest,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    with catalog.writing(build_id, record) as build:
+        build.add_passages(passages, matrix[: cuts[0]], keys[: cuts[0]])
+        build.add_checklist(items, matrix[cuts[0] : cuts[1]], keys[cuts[0] : cuts[1]])
+        build.add_sentences(sentences, matrix[cuts[1] :], keys[cuts[1] :])
+    report.timings["write"] = round(time.perf_counter() - mark, 2)
+    report.seconds = time.perf_counter() - started
+    return report

@@ -50,7 +50,7 @@ def wrap_width(lines: list[str]) -> int | None:
 def paragraphs(pages: list[Page]) -> list[Block]:
     """Re-join wrapped lines into paragraphs and bullets."""
     all_lines = [line for page in pages for line in page.text.split("\n")]
-    width = wrap_width(all_lines)
+    width = wrap_width([line for line in all_lines if not _LONE_BULLETS.match(line.strip())])
     vocabulary = {w.lower() for w in _WORD.findall(" ".join(all_lines))}
     blocks: list[Block] = []
     current: list[str] = []
@@ -211,7 +211,7 @@ def classify(blocks: list[Block]) -> list[Block]:
             depth = number.count(".") + 1
             next_number = NUMBERED.match(nxt.text).group(1) if nxt and NUMBERED.match(nxt.text) else None
             dotted = bool(numbered.group(2)) or "." in number
-            heading = dotted and (
+            heading = dotted and not text.endswith("?") and (
                 (words <= 20 and next_number is not None and next_number.startswith(number + "."))
                 or (words <= 12 and nxt is not None and nxt.kind == "bullet")
                 or (depth == 1 and words <= 15 and (not text.endswith(".") or words <= 14))

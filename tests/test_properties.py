@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -144,18 +143,15 @@ def test_passages_fit_the_model_and_invent_no_words(text, token_counter):
         assert by_id[item.passage_id].text[item.start : item.end] == item.text
 
 
-# The text of a paragraph that runs just over the passage limit is cut at sentence ends; when
-# the last piece is short (under MIN_PASSAGE_WORDS) and its neighbour is full, the piece is
-# dropped as a "fragment" - here, the instruction to call the police. Core change needed (see
-# the report): `_merge_small` must not drop content, only heading-only groups.
+# The text of a paragraph that runs just over the passage limit is cut at sentence ends; a last
+# piece too short to stand alone (here, the instruction to call the police) once was dropped as
+# a fragment. It now takes sentences from the piece before it.
 LOST_TAIL = ("Heading\n\n" + " ".join(
     ["Practitioners should always consider the impact of parental substance misuse on the child."] * 13
     + ["Worker risk social assessment child school health referral worker referral."]
     + ["Call the police now."]) + "\n")
 
 
-@pytest.mark.xfail(strict=True, reason="core: ingest.passages._merge_small drops the short tail of a split "
-                                       "paragraph (text lost)")
 @SLOWER
 @example(text=LOST_TAIL)
 @given(text=documents)
@@ -171,8 +167,6 @@ def test_no_text_is_lost_from_any_paragraph_long_enough_to_be_a_passage(text, to
             assert not missing, f"lost {sorted(missing)[:8]} of {block.text[:80]!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="core: passage ids are content hashes without position, so a section "
-                                       "repeated under the same heading collides")
 def test_a_section_repeated_verbatim_gets_distinct_passage_ids(token_counter):
     """A document that repeats a section under the same heading (a checklist printed twice)
     must not give two passages one id: Chroma rejects the whole build (DuplicateIDError)."""
@@ -200,13 +194,9 @@ def _check_spans(text: str, spans: list[tuple[int, int]]) -> None:
 def test_sentence_spans_are_ordered_stripped_and_cover_every_word(text):
     spans = sentence_spans(text)
     _check_spans(text, spans)
-    # (A closing quote or bracket after a sentence's full stop is not kept: see the next test.)
-    covered = [w.rstrip(CLOSING) for w in _words(" ".join(text[a:b] for a, b in spans))]
-    assert covered == [w.rstrip(CLOSING) for w in _words(text) if w.rstrip(CLOSING)]
+    assert _words(" ".join(text[a:b] for a, b in spans)) == _words(text)
 
 
-@pytest.mark.xfail(strict=True, reason="core: assistant.text.sentence_spans cuts before the closing quote or "
-                                       "bracket that follows a full stop")
 def test_a_quoted_sentence_keeps_its_closing_quote():
     text = "Ask the child: “Who looks after you when mum is poorly?” Then record what they say."
     assert [text[a:b] for a, b in sentence_spans(text)] == [

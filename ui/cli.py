@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from assistant.errors import AssistantError
@@ -14,29 +15,111 @@ from assistant.settings import Settings
 SAMPLE_QUESTION = "mum on a methadone script, two kids under five, what should I check?"
 
 
-def _progress():
+def _progress(mininterval: float = 0.5):
+    """One bar per stage, created when the stage starts (so its rate is real) and showing the
+    clock time the stage should finish at."""
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
 
     def update(stage: str, done: int, total: int) -> None:
-        if stage not in bars:
-            bars[stage] = tqdm(total=total, desc=stage, unit="text", file=sys.stderr, leave=False)
-        bar = bars[stage]
-        bar.n = done
-        bar.refresh()
+        bar = bars.get(stage)
+        if bar is None:
+            if total <= 0:
+                return
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="file" if stage == "reading" else "text", file=sys.stderr, leave=False,
+                                     smoothing=0, dynamic_ncols=True, mininterval=mininterval)
+        if done > bar.n:
+            bar.update(done - bar.n)
+            rate = bar.format_dict.get("rate") or (bar.n / max(bar.format_dict["elapsed"], 1e-9))
+            if rate and bar.n < total:
+                finish = time.localtime(time.time() + (total - bar.n) / rate)
+                bar.set_postfix_str(f"done by {time.strftime('%H:%M:%S', finish)}")
         if done >= total:
             bar.close()
 
     return update
 
 
+def _metadata(args) -> dict:
+    return {
+        "title": args.title, "publisher": args.publisher, "area": args.area, "scope": args.scope,
+        "date": args.date, "version": args.version, "review_date": args.review_date, "kind": args.kind,
+        "audience": args.audience, "summary": args.summary, "places": args.place or [],
+    }
+
+
 def cmd_ingest(args, settings: Settings) -> int:
+    from ingest.library import Library
     from ingest.pipeline import run_ingest
 
-    paths = [Path(p) for p in args.paths] or [settings.corpus_dir]
-    report = run_ingest(paths, settings.store, progress=_progress(), force=args.force)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    metadata = {k: v for k, v in _metadata(args).items() if v}
+    paths = [Path(p) for p in args.paths]
+    if args.only:
+        if not paths:
+            print("hha: --only needs the files to build from", file=sys.stderr)
+            return 2
+        report = run_ingest(paths, settings.store, progress=_progress(), force=args.force)
+        print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+        return 0
+    folders = [p for p in paths if p.is_dir()]
+    if folders and (len(paths) > 1 or metadata or args.replaces):
+        print("hha: a folder is built as it stands (it is a library of its own, with its manifest): give it alone, "
+              "or add files one by one", file=sys.stderr)
+        return 2
+    library = Library(folders[0] if folders else settings.corpus_dir, settings.store)
+    if not paths or folders:
+        if metadata or args.replaces:
+            print("hha: metadata flags and --replaces describe the files given: name them", file=sys.stderr)
+            return 2
+        report = library.rebuild(progress=_progress(), force=args.force)
+        print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+        return 0
+    change = library.add(paths, metadata, replaces=args.replaces, progress=_progress())
+    if args.json:
+        print(json.dumps({"added": change.added, "removed": change.removed, "assumed": change.assumed,
+                          "report": change.report.to_dict() if change.report else None}, indent=2))
+    else:
+        print(change.summary())
+    return 0
+
+
+def cmd_sources(args, settings: Settings) -> int:
+    from assistant.store import Catalog
+    from ingest.library import Library, sources
+
+    if args.action == "remove":
+        if not args.id:
+            print("hha: which source? `hha sources remove ID` (ids from `hha sources`)", file=sys.stderr)
+            return 2
+        listed = {s["id"]: s for s in sources(Catalog(settings.store), settings.corpus_dir)}
+        title = listed.get(args.id, {}).get("title", args.id)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("hha: not removing without confirmation: add --yes", file=sys.stderr)
+                return 2
+            reply = input(f"Remove {args.id} ({title}) from the library and rebuild the index? [y/N] ")
+            if reply.strip().lower() not in ("y", "yes"):
+                print("nothing removed")
+                return 1
+        change = Library(settings.corpus_dir, settings.store).remove(args.id, progress=_progress())
+        print(change.summary())
+        return 0
+    rows = sources(Catalog(settings.store), settings.corpus_dir)
+    if args.json:
+        print(json.dumps({"sources": rows}, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no index yet: run `hha ingest`")
+        return 0
+    for r in rows:
+        version = "".join(f", {k} {r[v]}" for k, v in (("version", "version"), ("review", "review_date")) if r[v])
+        ocr = f", {len(r['ocr_pages'])} pages by OCR" if r["ocr_pages"] else ""
+        print(f"{r['id']}\n  {r['title']}\n  area: {r['area']} ({r['scope']}) · kind: {r['kind']} · "
+              f"pages: {r['pages'] if r['pages'] is not None else '-'} · passages: {r['passages']} · "
+              f"checklist items: {r['checklist_items']} · added: {r['added']}"
+              f"{' · date: ' + r['date'] if r['date'] else ''}{version}{ocr}"
+              f"{'' if r['in_library'] else ' · not in the library folder (built with --only)'}")
     return 0
 
 
@@ -108,11 +191,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hha", description="Hidden Harm guidance assistant")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="build the index from the corpus (or the given files/folders)")
-    p.add_argument("paths", nargs="*")
+    p = sub.add_parser("ingest", help="add files to the source library and rebuild (no files: rebuild the library)")
+    p.add_argument("paths", nargs="*", help="files to add (copied into the corpus folder), or one folder to build from")
+    p.add_argument("--only", action="store_true", help="build from exactly these files, not the library")
+    p.add_argument("--replaces", metavar="ID", help="the one file given is a new version of source ID")
+    p.add_argument("--area", help="the area whose protocol this is, e.g. 'Northmoor'")
+    p.add_argument("--place", action="append", help="a place in the area (repeat): questions naming it find it")
+    p.add_argument("--kind", help="e.g. 'local protocol', 'national report'")
+    p.add_argument("--scope", choices=["local", "national"])
+    p.add_argument("--title")
+    p.add_argument("--publisher")
+    p.add_argument("--date", help="its issue date, e.g. 'March 2024'")
+    p.add_argument("--version")
+    p.add_argument("--review-date", dest="review_date", help="when it is due for review, e.g. 'March 2026'")
+    p.add_argument("--audience")
+    p.add_argument("--summary")
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("sources", help="list the sources of the index; `sources remove ID` removes one")
+    p.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
+    p.add_argument("id", nargs="?")
+    p.add_argument("--yes", action="store_true", help="remove without asking")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sources)
 
     for name, func, arg in (("ask", cmd_ask, "question"), ("search", cmd_search, "query")):
         p = sub.add_parser(name, help=f"{name} the guidance")
