@@ -3,8 +3,11 @@ preferring the user's own area, with repeated sections collapsed and documents d
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass, replace
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,6 +25,11 @@ OTHER_AREA_FACTOR = 0.6  # another area's protocol: still shown, labelled, never
 SAME_DOC_DECAY = 0.85  # each further hit from one document counts a little less
 EXPANSION_WEIGHT = 0.5
 SENTENCE_WEIGHT = 1.0  # the best-sentence ranking, fused beside passage vectors and BM25
+# Past this many sentences the sentence search stops being a matrix product over every sentence
+# held in memory and asks Chroma's HNSW index instead (`hha bench` measures both sides: at 1x,
+# ~1,800 sentences, the product takes 0.1 ms; at 100x, ~180,000, it takes ~50 ms and 280 MB).
+SENTENCE_ANN_FROM = 50_000
+SENTENCE_NEIGHBOURS = 200  # sentences the HNSW search returns per query, grouped into passages
 
 
 @dataclass
@@ -37,22 +45,36 @@ class Index:
     checklist_bm25: BM25
     record: dict
     sentence_spans: list[tuple[str, int, int]]  # (passage id, start, end) per row
-    sentence_vectors: np.ndarray  # one row per guidance sentence
+    # One row per guidance sentence when the search is exact; None past SENTENCE_ANN_FROM
+    # sentences, where the vectors stay in Chroma (see `Retriever.sentence_scores`).
+    sentence_vectors: np.ndarray | None
     sentence_owner: np.ndarray  # row -> index of its passage in `passages`
     sentences_of: dict[str, list[int]]  # passage id -> rows
+    sentence_search: str = "exact"  # "exact" (matrix product) or "ann" (Chroma's HNSW index)
+    row_of: dict[str, int] = field(default_factory=dict)  # passage id -> index in `passages`
 
     @classmethod
-    def load(cls, catalog: Catalog, build_id: str | None = None) -> Index:
+    def load(cls, catalog: Catalog, build_id: str | None = None, sentence_search: str = "auto") -> Index:
+        """`sentence_search`: "exact", "ann", or "auto" (ann past SENTENCE_ANN_FROM sentences)."""
+        if sentence_search not in ("auto", "exact", "ann"):
+            raise ValueError(f"sentence_search must be auto, exact or ann, not {sentence_search!r}")
         build = catalog.open(build_id)
         record = catalog.current() if build_id is None else {"build": build_id}
         passages = build.passages()
         items = build.checklist()
         documents = documents_from_record(record or {})
-        spans, matrix = build.sentences()
+        if sentence_search == "auto":
+            sentence_search = "ann" if build.count("sentences") > SENTENCE_ANN_FROM else "exact"
+        if sentence_search == "exact":
+            spans, matrix = build.sentences()
+        else:
+            spans, matrix = build.sentence_spans(), None
         position = {p.id: i for i, p in enumerate(passages)}
         keep = [i for i, (pid, _, _) in enumerate(spans) if pid in position]
-        spans = [spans[i] for i in keep]
-        matrix = matrix[keep] if len(keep) else np.zeros((0, 384), dtype=np.float32)
+        if len(keep) < len(spans):
+            spans = [spans[i] for i in keep]
+            if matrix is not None:
+                matrix = matrix[keep]
         sentences_of: dict[str, list[int]] = {}
         for row, (pid, _, _) in enumerate(spans):
             sentences_of.setdefault(pid, []).append(row)
@@ -66,9 +88,12 @@ class Index:
             passages=passages,
             checklist=items,
             by_id={p.id: p for p in passages},
-            bm25=BM25([lexical_tokens(index_text(p)) for p in passages]),
-            checklist_bm25=BM25([lexical_tokens(f"{i.topic} {i.text}") for i in items]),
+            # A generator: one passage's tokens at a time (see `BM25`).
+            bm25=BM25(lexical_tokens(index_text(p)) for p in passages),
+            checklist_bm25=BM25(lexical_tokens(f"{i.topic} {i.text}") for i in items),
             record=record or {},
+            sentence_search=sentence_search,
+            row_of=position,
         )
 
     @property
@@ -124,6 +149,10 @@ class Retriever:
     def __init__(self, index: Index, embedder):
         self.index = index
         self.embedder = embedder
+        # With the HNSW sentence search: what recent searches found, by their query vectors, so
+        # that `sentence_similarities` of the same vectors reads their sentences in one go.
+        self._recent: OrderedDict[bytes, tuple[set[str], list[float]]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if len(texts) == 1:
@@ -142,18 +171,70 @@ class Retriever:
         self, queries: list[Query], vectors: np.ndarray, *, area: str | None, k: int, facet_names: list[str] | None = None
     ) -> list[list[Hit]]:
         dense_all = self.index.build.query(vectors, CANDIDATES)
-        sentence_sims = self.sentence_similarities(vectors)
+        by_sentence, best = self.sentence_rankings(vectors)
         out = []
         for n, (q, dense) in enumerate(zip(queries, dense_all, strict=True)):
             lexical = self.index.bm25.top(q.tokens, CANDIDATES, q.weights)
-            hits = self.fuse(dense, lexical, area=area, sentences=self.best_by_sentence(sentence_sims[:, n]))
+            hits = self.fuse(dense, lexical, area=area, sentences=by_sentence[n])
             facet = facet_names[n] if facet_names else None
             out.append([replace(h, facet=facet) for h in diversify(collapse_twins(hits), k)])
+        if self.index.sentence_search == "ann":
+            self._remember(vectors, {h.passage.id for hits in out for h in hits}, best)
         return out
 
-    def sentence_similarities(self, vectors: np.ndarray) -> np.ndarray:
-        """Cosine similarity of every guidance sentence with each query (rows x queries)."""
-        return self.index.sentence_vectors @ vectors.T
+    # -- the sentence search -----------------------------------------------------------
+    def sentence_rankings(self, vectors: np.ndarray) -> tuple[list[list[tuple[int, float]]], list[float]]:
+        """For each query, passages ranked by their best-matching sentence (see
+        `best_by_sentence`), and each query's best sentence similarity."""
+        if self.index.sentence_search == "exact":
+            sims = self.sentence_similarities(vectors)
+            best = [float(sims[:, n].max()) if len(sims) else 0.0 for n in range(len(vectors))]
+            return [self.best_by_sentence(sims[:, n]) for n in range(len(vectors))], best
+        rankings, best = [], []
+        for found in self.index.build.query(vectors, SENTENCE_NEIGHBOURS, which="sentences"):
+            top: dict[int, float] = {}
+            for sid, sim in found:
+                row = self.index.row_of.get(sid.rsplit(":", 2)[0])
+                if row is not None and sim > top.get(row, -1.0):
+                    top[row] = sim
+            rankings.append(sorted(top.items(), key=lambda x: -x[1])[:CANDIDATES])
+            best.append(found[0][1] if found else 0.0)
+        return rankings, best
+
+    def sentence_similarities(self, vectors: np.ndarray):
+        """Cosine similarity of every guidance sentence with each query (rows x queries).
+
+        Exact search: a numpy array. HNSW search: an `OnDemandSimilarities` read the same way
+        (`sims[:, n][row]`, `sims[row, n]`, `sims[:, n].max()`, `.shape`, `.size`), each row
+        computed when first read; the sentences of the passages the last search of the same
+        vectors returned are read in one go."""
+        if self.index.sentence_search == "exact":
+            return self.index.sentence_vectors @ vectors.T
+        recent = self._recall(vectors)
+        return OnDemandSimilarities(self, vectors, recent[0] if recent else set(), recent[1] if recent else None)
+
+    def sentence_scores(self, vectors: np.ndarray, rows: list[int]) -> np.ndarray:
+        """Cosine similarity of the given sentence rows with each query (len(rows) x queries):
+        what a composer needs for the sentences of its candidate passages, at any size."""
+        rows = list(rows)
+        if self.index.sentence_search == "exact":
+            return self.index.sentence_vectors[rows] @ vectors.T
+        matrix = self.index.build.sentence_vectors([self.index.sentence_spans[r] for r in rows])
+        return matrix @ vectors.T
+
+    @staticmethod
+    def _key(vectors: np.ndarray) -> bytes:
+        return hashlib.blake2b(np.ascontiguousarray(vectors, dtype=np.float32).tobytes(), digest_size=16).digest()
+
+    def _remember(self, vectors: np.ndarray, passage_ids: set[str], best: list[float]) -> None:
+        with self._recent_lock:
+            self._recent[self._key(vectors)] = (passage_ids, best)
+            while len(self._recent) > 64:
+                self._recent.popitem(last=False)
+
+    def _recall(self, vectors: np.ndarray) -> tuple[set[str], list[float]] | None:
+        with self._recent_lock:
+            return self._recent.get(self._key(vectors))
 
     def best_by_sentence(self, sims: np.ndarray, n: int = CANDIDATES) -> list[tuple[int, float]]:
         """Passages ranked by their best-matching sentence: a precise checklist question
@@ -266,3 +347,67 @@ def diversify(hits: list[Hit], k: int) -> list[Hit]:
         chosen.append(best)
         per_doc[best.passage.doc_id] = per_doc.get(best.passage.doc_id, 0) + 1
     return chosen
+
+
+class OnDemandSimilarities:
+    """The (sentences x queries) similarities of the HNSW sentence search, read like the exact
+    search's array but computed a passage's sentences at a time when first read (the vectors
+    stay in Chroma). `prefetch`: passages whose sentences are read at the first access."""
+
+    ndim = 2
+
+    def __init__(self, retriever: Retriever, vectors: np.ndarray, prefetch: set[str], best: list[float] | None):
+        self._retriever, self._vectors = retriever, vectors
+        self._index = retriever.index
+        self._pending = set(prefetch)
+        self._rows: dict[int, np.ndarray] = {}
+        self._best = best
+        self.shape = (len(self._index.sentence_spans), len(vectors))
+        self.size = self.shape[0] * self.shape[1]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def row(self, row: int) -> np.ndarray:
+        """One sentence's similarity with each query."""
+        if row not in self._rows:
+            if not 0 <= row < self.shape[0]:
+                raise IndexError(f"sentence row {row} out of range (0..{self.shape[0] - 1})")
+            wanted = {self._index.sentence_spans[row][0]} | self._pending
+            self._pending = set()
+            rows = sorted({r for pid in wanted for r in self._index.sentences_of.get(pid, ())} - self._rows.keys())
+            self._rows.update(zip(rows, self._retriever.sentence_scores(self._vectors, rows), strict=True))
+        return self._rows[row]
+
+    def best(self, query: int) -> float:
+        """The best similarity of any sentence with query `query` (the HNSW search's first hit)."""
+        if self._best is None:
+            found = self._index.build.query(self._vectors, 1, which="sentences")
+            self._best = [f[0][1] if f else 0.0 for f in found]
+        return self._best[query]
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            row, query = key
+            if isinstance(row, slice) and row == slice(None):
+                return _Column(self, int(query))
+            return float(self.row(int(row))[query])
+        return self.row(int(key))
+
+
+class _Column:
+    """One query's similarities: `column[row]`, `column.max()`."""
+
+    def __init__(self, sims: OnDemandSimilarities, query: int):
+        self._sims, self._query = sims, query
+        self.shape = (sims.shape[0],)
+        self.size = sims.shape[0]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, row) -> float:
+        return float(self._sims.row(int(row))[self._query])
+
+    def max(self) -> float:
+        return self._sims.best(self._query)

@@ -23,6 +23,8 @@ class Settings:
     llm_base_url: str | None = None
     api_url: str = "http://127.0.0.1:8765"
     api_token: str | None = None
+    workers: int = 0  # answers computed at once by the API; 0: one per CPU core
+    queue_depth: int = 32  # answers waiting for a worker before the API says 503 (busy)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -42,4 +44,15 @@ class Settings:
             llm_base_url=env.get("HHA_LLM_BASE_URL") or None,
             api_url=env.get("HHA_API_URL", "http://127.0.0.1:8765"),
             api_token=env.get("HHA_API_TOKEN") or None,
+            workers=_whole(env, "HHA_WORKERS", 0),
+            queue_depth=_whole(env, "HHA_QUEUE_DEPTH", 32),
         )
+
+
+def _whole(env: dict, name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    return int(value)

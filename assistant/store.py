@@ -94,19 +94,26 @@ def _passage_from(pid: str, text: str, m: dict) -> Passage:
     )
 
 
-def _get_all(collection, include: list[str]) -> dict:
-    """Every record of a collection, read in pages (one large read fails past ~32k records)."""
-    out: dict = {"ids": [], **{k: [] for k in include}}
+def _pages(collection, include: list[str]) -> Iterator[dict]:
+    """Every record of a collection, a page at a time (one large read fails past ~32k records)."""
     offset = 0
     while True:
         got = collection.get(include=include, limit=_PAGE, offset=offset)
+        yield got
+        if len(got["ids"]) < _PAGE:
+            return
+        offset += _PAGE
+
+
+def _get_all(collection, include: list[str]) -> dict:
+    """Every record of a collection, read in pages."""
+    out: dict = {"ids": [], **{k: [] for k in include}}
+    for got in _pages(collection, include):
         out["ids"].extend(got["ids"])
         for key in include:
             values = got[key]
             out[key].extend(list(values) if values is not None else [])
-        if len(got["ids"]) < _PAGE:
-            return out
-        offset += _PAGE
+    return out
 
 
 class Build:
@@ -151,9 +158,41 @@ class Build:
             )
 
     def sentences(self) -> tuple[list[tuple[str, int, int]], np.ndarray]:
-        got = _get_all(self._sentences, ["metadatas", "embeddings"])
-        spans = [(m["passage_id"], int(m["start"]), int(m["end"])) for m in got["metadatas"]]
-        return spans, np.asarray(got["embeddings"], dtype=np.float32).reshape(len(spans), DIMENSIONS)
+        """Every sentence's span and vector. Read in pages straight into one float32 matrix:
+        a list of Python floats per vector would cost 24 bytes a number at its peak."""
+        spans: list[tuple[str, int, int]] = []
+        pages: list[np.ndarray] = []
+        for got in _pages(self._sentences, ["metadatas", "embeddings"]):
+            spans.extend((m["passage_id"], int(m["start"]), int(m["end"])) for m in got["metadatas"])
+            pages.append(np.asarray(got["embeddings"], dtype=np.float32).reshape(-1, DIMENSIONS))
+        matrix = np.concatenate(pages) if pages else np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return spans, matrix
+
+    def sentence_spans(self) -> list[tuple[str, int, int]]:
+        """Every sentence's (passage id, start, end), without the vectors (read from the ids)."""
+        spans = []
+        for got in _pages(self._sentences, []):
+            for sid in got["ids"]:
+                pid, a, b = sid.rsplit(":", 2)
+                spans.append((pid, int(a), int(b)))
+        return spans
+
+    def count(self, which: str = "passages") -> int:
+        if which not in self._counts:
+            self._counts[which] = self._collection(which).count()
+        return self._counts[which]
+
+    def sentence_vectors(self, spans: Sequence[tuple[str, int, int]]) -> np.ndarray:
+        """The vectors of the given sentences, in the order given (one read)."""
+        if not spans:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        wanted = [f"{pid}:{a}:{b}" for pid, a, b in spans]
+        got = self._sentences.get(ids=wanted, include=["embeddings"])
+        by_id = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
+        missing = [i for i in wanted if i not in by_id]
+        if missing:
+            raise KeyError(f"{len(missing)} sentences are not in build {self.id} (e.g. {missing[0]})")
+        return np.stack([by_id[i] for i in wanted])
 
     # -- reading -----------------------------------------------------------------------
     def passages(self) -> list[Passage]:
@@ -170,12 +209,17 @@ class Build:
         got = _get_all(collection, ["embeddings"])
         return list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32)
 
+    def _collection(self, which: str):
+        collections = {"passages": self._passages, "checklist": self._checklist, "sentences": self._sentences}
+        if which not in collections:
+            raise ValueError(f"no such part of a build: {which!r} (one of {', '.join(collections)})")
+        return collections[which]
+
     def query(self, vectors: np.ndarray, k: int, which: str = "passages") -> list[list[tuple[str, float]]]:
-        """Nearest neighbours of each query vector, as (id, cosine similarity) lists."""
-        collection = self._passages if which == "passages" else self._checklist
-        count = self._counts.get(which)
-        if count is None:
-            count = self._counts[which] = collection.count()
+        """Nearest neighbours of each query vector, as (id, cosine similarity) lists, from
+        Chroma's HNSW index (approximate). For "sentences" an id is "passage id:start:end"."""
+        collection = self._collection(which)
+        count = self.count(which)
         if count == 0:
             return [[] for _ in vectors]
         got = collection.query(query_embeddings=list(vectors), n_results=min(k, count), include=["distances"])
