@@ -45,9 +45,9 @@ class Index:
     checklist_bm25: BM25
     record: dict
     sentence_spans: list[tuple[str, int, int]]  # (passage id, start, end) per row
-    # One row per guidance sentence when the search is exact; None past SENTENCE_ANN_FROM
-    # sentences, where the vectors stay in Chroma (see `Retriever.sentence_scores`).
-    sentence_vectors: np.ndarray | None
+    # One row per guidance sentence: in memory for the exact search; memory-mapped from the
+    # build's file for the HNSW search (rows read from disk when touched).
+    sentence_vectors: np.ndarray
     sentence_owner: np.ndarray  # row -> index of its passage in `passages`
     sentences_of: dict[str, list[int]]  # passage id -> rows
     sentence_search: str = "exact"  # "exact" (matrix product) or "ann" (Chroma's HNSW index)
@@ -65,16 +65,14 @@ class Index:
         documents = documents_from_record(record or {})
         if sentence_search == "auto":
             sentence_search = "ann" if build.count("sentences") > SENTENCE_ANN_FROM else "exact"
+        spans, matrix = build.sentence_file()
         if sentence_search == "exact":
-            spans, matrix = build.sentences()
-        else:
-            spans, matrix = build.sentence_spans(), None
+            matrix = np.array(matrix, dtype=np.float32)  # every row is read by every query: in memory
         position = {p.id: i for i, p in enumerate(passages)}
         keep = [i for i, (pid, _, _) in enumerate(spans) if pid in position]
         if len(keep) < len(spans):
             spans = [spans[i] for i in keep]
-            if matrix is not None:
-                matrix = matrix[keep]
+            matrix = matrix[keep]
         sentences_of: dict[str, list[int]] = {}
         for row, (pid, _, _) in enumerate(spans):
             sentences_of.setdefault(pid, []).append(row)
@@ -149,9 +147,9 @@ class Retriever:
     def __init__(self, index: Index, embedder):
         self.index = index
         self.embedder = embedder
-        # With the HNSW sentence search: what recent searches found, by their query vectors, so
-        # that `sentence_similarities` of the same vectors reads their sentences in one go.
-        self._recent: OrderedDict[bytes, tuple[set[str], list[float]]] = OrderedDict()
+        # With the HNSW sentence search: each recent search's best sentence similarity per query,
+        # by its query vectors, so that `sentence_similarities(vectors)[:, n].max()` costs nothing.
+        self._recent: OrderedDict[bytes, list[float]] = OrderedDict()
         self._recent_lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -179,7 +177,7 @@ class Retriever:
             facet = facet_names[n] if facet_names else None
             out.append([replace(h, facet=facet) for h in diversify(collapse_twins(hits), k)])
         if self.index.sentence_search == "ann":
-            self._remember(vectors, {h.passage.id for hits in out for h in hits}, best)
+            self._remember(vectors, best)
         return out
 
     # -- the sentence search -----------------------------------------------------------
@@ -205,34 +203,28 @@ class Retriever:
         """Cosine similarity of every guidance sentence with each query (rows x queries).
 
         Exact search: a numpy array. HNSW search: an `OnDemandSimilarities` read the same way
-        (`sims[:, n][row]`, `sims[row, n]`, `sims[:, n].max()`, `.shape`, `.size`), each row
-        computed when first read; the sentences of the passages the last search of the same
-        vectors returned are read in one go."""
+        (`sims[:, n][row]`, `sims[row, n]`, `sims[:, n].max()`, `.shape`, `.size`), a passage's
+        sentences computed when one of them is first read: never a product over every sentence."""
         if self.index.sentence_search == "exact":
             return self.index.sentence_vectors @ vectors.T
-        recent = self._recall(vectors)
-        return OnDemandSimilarities(self, vectors, recent[0] if recent else set(), recent[1] if recent else None)
+        return OnDemandSimilarities(self, vectors, self._recall(vectors))
 
     def sentence_scores(self, vectors: np.ndarray, rows: list[int]) -> np.ndarray:
         """Cosine similarity of the given sentence rows with each query (len(rows) x queries):
         what a composer needs for the sentences of its candidate passages, at any size."""
-        rows = list(rows)
-        if self.index.sentence_search == "exact":
-            return self.index.sentence_vectors[rows] @ vectors.T
-        matrix = self.index.build.sentence_vectors([self.index.sentence_spans[r] for r in rows])
-        return matrix @ vectors.T
+        return np.asarray(self.index.sentence_vectors[list(rows)]) @ vectors.T
 
     @staticmethod
     def _key(vectors: np.ndarray) -> bytes:
         return hashlib.blake2b(np.ascontiguousarray(vectors, dtype=np.float32).tobytes(), digest_size=16).digest()
 
-    def _remember(self, vectors: np.ndarray, passage_ids: set[str], best: list[float]) -> None:
+    def _remember(self, vectors: np.ndarray, best: list[float]) -> None:
         with self._recent_lock:
-            self._recent[self._key(vectors)] = (passage_ids, best)
+            self._recent[self._key(vectors)] = best
             while len(self._recent) > 64:
                 self._recent.popitem(last=False)
 
-    def _recall(self, vectors: np.ndarray) -> tuple[set[str], list[float]] | None:
+    def _recall(self, vectors: np.ndarray) -> list[float] | None:
         with self._recent_lock:
             return self._recent.get(self._key(vectors))
 
@@ -351,15 +343,14 @@ def diversify(hits: list[Hit], k: int) -> list[Hit]:
 
 class OnDemandSimilarities:
     """The (sentences x queries) similarities of the HNSW sentence search, read like the exact
-    search's array but computed a passage's sentences at a time when first read (the vectors
-    stay in Chroma). `prefetch`: passages whose sentences are read at the first access."""
+    search's array but computed a passage's sentences at a time when first read. `best`: each
+    query's best sentence similarity, when a search of the same vectors found it already."""
 
     ndim = 2
 
-    def __init__(self, retriever: Retriever, vectors: np.ndarray, prefetch: set[str], best: list[float] | None):
+    def __init__(self, retriever: Retriever, vectors: np.ndarray, best: list[float] | None):
         self._retriever, self._vectors = retriever, vectors
         self._index = retriever.index
-        self._pending = set(prefetch)
         self._rows: dict[int, np.ndarray] = {}
         self._best = best
         self.shape = (len(self._index.sentence_spans), len(vectors))
@@ -373,9 +364,8 @@ class OnDemandSimilarities:
         if row not in self._rows:
             if not 0 <= row < self.shape[0]:
                 raise IndexError(f"sentence row {row} out of range (0..{self.shape[0] - 1})")
-            wanted = {self._index.sentence_spans[row][0]} | self._pending
-            self._pending = set()
-            rows = sorted({r for pid in wanted for r in self._index.sentences_of.get(pid, ())} - self._rows.keys())
+            pid = self._index.sentence_spans[row][0]
+            rows = [r for r in self._index.sentences_of.get(pid, [row]) if r not in self._rows]
             self._rows.update(zip(rows, self._retriever.sentence_scores(self._vectors, rows), strict=True))
         return self._rows[row]
 

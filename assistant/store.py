@@ -119,12 +119,14 @@ def _get_all(collection, include: list[str]) -> dict:
 class Build:
     """One complete (or being-written) index: passages, checklist items, documents."""
 
-    def __init__(self, build_id: str, passages_collection, checklist_collection, sentences_collection):
+    def __init__(self, build_id: str, passages_collection, checklist_collection, sentences_collection,
+                 cache_dir: Path | None = None):
         self.id = build_id
         self._passages = passages_collection
         self._checklist = checklist_collection
         self._sentences = sentences_collection
         self._counts: dict[str, int] = {}
+        self.cache_dir = cache_dir  # where this machine keeps a file copy of the sentence vectors
 
     # -- writing -----------------------------------------------------------------------
     def add_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
@@ -168,31 +170,51 @@ class Build:
         matrix = np.concatenate(pages) if pages else np.zeros((0, DIMENSIONS), dtype=np.float32)
         return spans, matrix
 
-    def sentence_spans(self) -> list[tuple[str, int, int]]:
-        """Every sentence's (passage id, start, end), without the vectors (read from the ids)."""
+    def sentence_file(self) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+        """Every sentence's span and vector, the vectors memory-mapped from a file beside the
+        build (written from Chroma on first use, atomically). Rows are read from disk only when
+        touched, so a national library's sentence vectors need not all be resident, the file is
+        shared by every process on the machine, and loading is a file open instead of a paged
+        read of the store. Without a cache directory (or if it cannot be written): in memory."""
+        if self.cache_dir is None:
+            return self.sentences()
+        vectors_path = self.cache_dir / f"{self.id}-sentences.npy"
+        ids_path = self.cache_dir / f"{self.id}-sentences.ids"
+        if not (vectors_path.exists() and ids_path.exists()):
+            spans, matrix = self.sentences()
+            try:
+                self._write_sentence_file(spans, matrix, vectors_path, ids_path)
+            except OSError:
+                return spans, matrix
         spans = []
-        for got in _pages(self._sentences, []):
-            for sid in got["ids"]:
-                pid, a, b = sid.rsplit(":", 2)
-                spans.append((pid, int(a), int(b)))
-        return spans
+        for line in ids_path.read_text(encoding="utf-8").splitlines():
+            pid, a, b = line.rsplit(":", 2)
+            spans.append((pid, int(a), int(b)))
+        matrix = np.load(vectors_path, mmap_mode="r")
+        if matrix.shape != (len(spans), DIMENSIONS):
+            raise ValueError(f"{vectors_path} does not match its ids file: delete both and load again")
+        return spans, matrix
+
+    def _write_sentence_file(self, spans, matrix: np.ndarray, vectors_path: Path, ids_path: Path) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tag = f".{os.getpid()}.tmp"
+        with open(vectors_path.with_name(vectors_path.name + tag), "wb") as f:
+            np.save(f, np.ascontiguousarray(matrix, dtype=np.float32))
+            f.flush()
+            os.fsync(f.fileno())
+        ids_path.with_name(ids_path.name + tag).write_text("".join(f"{p}:{a}:{b}\n" for p, a, b in spans),
+                                                           encoding="utf-8")
+        # The ids first, then the vectors: a reader checks for both, and they match in shape.
+        os.replace(ids_path.with_name(ids_path.name + tag), ids_path)
+        os.replace(vectors_path.with_name(vectors_path.name + tag), vectors_path)
+        for stale in self.cache_dir.glob("*-sentences.*"):
+            if not stale.name.startswith(f"{self.id}-") and not stale.name.endswith(".tmp"):
+                stale.unlink(missing_ok=True)
 
     def count(self, which: str = "passages") -> int:
         if which not in self._counts:
             self._counts[which] = self._collection(which).count()
         return self._counts[which]
-
-    def sentence_vectors(self, spans: Sequence[tuple[str, int, int]]) -> np.ndarray:
-        """The vectors of the given sentences, in the order given (one read)."""
-        if not spans:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        wanted = [f"{pid}:{a}:{b}" for pid, a, b in spans]
-        got = self._sentences.get(ids=wanted, include=["embeddings"])
-        by_id = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
-        missing = [i for i in wanted if i not in by_id]
-        if missing:
-            raise KeyError(f"{len(missing)} sentences are not in build {self.id} (e.g. {missing[0]})")
-        return np.stack([by_id[i] for i in wanted])
 
     # -- reading -----------------------------------------------------------------------
     def passages(self) -> list[Passage]:
@@ -314,7 +336,13 @@ class Catalog:
             if not (path / "COMPLETE").exists():
                 raise NoIndexError(f"index build {build_id} is missing or incomplete: run `hha ingest`")
             client = _local_client(path / "chroma")
-        return Build(build_id, *self._collections(client, build_id, create=False))
+        return Build(build_id, *self._collections(client, build_id, create=False), cache_dir=self._cache_dir(build_id))
+
+    def _cache_dir(self, build_id: str) -> Path:
+        # Local: inside the build, removed with it. Server: this machine's copy, one build kept.
+        if self._server is not None:
+            return self.location.index_dir / "cache"
+        return self._build_dir(build_id)
 
     @contextmanager
     def writing(self, build_id: str, record: dict) -> Iterator[Build]:

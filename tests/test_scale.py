@@ -70,7 +70,8 @@ def small_location(tmp_path_factory, embedder):
 def _check_ann_matches_exact(retrievers, embedder) -> None:
     exact, ann = retrievers["exact"], retrievers["ann"]
     assert exact.index.sentence_search == "exact" and ann.index.sentence_search == "ann"
-    assert ann.index.sentence_vectors is None and exact.index.sentence_spans == ann.index.sentence_spans
+    assert exact.index.sentence_spans == ann.index.sentence_spans
+    assert isinstance(ann.index.sentence_vectors, np.memmap)  # rows read from the build's file when touched
     vectors = embedder.embed_documents(QUESTIONS)
     full = exact.sentence_similarities(vectors)
     rankings, best = ann.sentence_rankings(vectors)
@@ -104,7 +105,11 @@ def _q(text):
 
 @pytest.mark.slow
 def test_the_hnsw_sentence_search_agrees_with_the_exact_one(small_location, embedder):
-    _check_ann_matches_exact(_indexes(small_location, embedder), embedder)
+    retrievers = _indexes(small_location, embedder)
+    _check_ann_matches_exact(retrievers, embedder)
+    build = retrievers["ann"].index.build.id
+    files = sorted(p.name for p in (small_location.index_dir / "builds" / build).glob("*-sentences.*"))
+    assert files == [f"{build}-sentences.ids", f"{build}-sentences.npy"]  # written once, beside the build
 
 
 @pytest.mark.slow
