@@ -433,15 +433,40 @@ def scale_worker(data_dir: Path, questions: int, passes: int, threads: int | Non
     index = assistant.index
     load_s = time.perf_counter() - started - model_s
     rss_loaded = rss_mb()
-    warm = bench_warm(assistant, pick_questions(questions), passes)
+    picked = pick_questions(questions)
+    warm = bench_warm(assistant, picked, passes)
+    rss_after = rss_mb()
     return {
         "passages": len(index.passages), "sentences": len(index.sentence_spans), "documents": len(index.documents),
         "sentence_search": index.sentence_search, "by_kind": plain(warm["by_kind"]),
         "model_load_s": round(model_s, 2), "index_load_s": round(load_s, 2),
-        "rss_model_mb": round(rss_model, 1), "rss_loaded_mb": round(rss_loaded, 1), "rss_after_mb": round(rss_mb(), 1),
+        "rss_model_mb": round(rss_model, 1), "rss_loaded_mb": round(rss_loaded, 1), "rss_after_mb": round(rss_after, 1),
         "answer": warm["answer"].to_dict(), "search": warm["search"].to_dict(), "floor": warm["floor"].to_dict(),
         "torch_threads": torch.get_num_threads(),
+        # Last: reading every sentence vector would add them all to this process's memory.
+        "sentence_search_ms": sentence_search_costs(index, embedder.embed_documents([q.question for q in picked])),
     }
+
+
+def sentence_search_costs(index, vectors) -> dict:
+    """Median ms of one query's sentence search both ways on this index: the matrix product
+    over every sentence vector, and Chroma's HNSW search (where brute force stops paying)."""
+    import numpy as np
+
+    from assistant.retrieve import SENTENCE_NEIGHBOURS
+
+    matrix = np.asarray(index.sentence_vectors)
+    _ = matrix @ vectors[0]  # pages in, once
+    index.build.query(vectors[:1], SENTENCE_NEIGHBOURS, which="sentences")
+    exact, hnsw = [], []
+    for v in vectors:
+        started = time.perf_counter()
+        _ = matrix @ v
+        exact.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        index.build.query(v[None, :], SENTENCE_NEIGHBOURS, which="sentences")
+        hnsw.append((time.perf_counter() - started) * 1000)
+    return {"exact": round(Latency.of(exact).p50, 2), "hnsw": round(Latency.of(hnsw).p50, 2)}
 
 
 # -- the run -------------------------------------------------------------------------------

@@ -148,6 +148,11 @@ def headline(r: dict) -> list[str]:
     return lines
 
 
+def _costs(s: dict) -> str:
+    costs = s.get("sentence_search_ms")
+    return f"{_ms(costs['exact'])} / {_ms(costs['hnsw'])}" if costs else "n/a"
+
+
 def _failed(r: dict, key: str) -> list[str]:
     part = r.get(key)
     return [] if ok(part) else [f"Not measured: {part.get('error', 'skipped') if isinstance(part, dict) else 'skipped'}"]
@@ -223,8 +228,8 @@ def report_markdown(r: dict, plot_name: str | None) -> str:
               f"measured in a fresh process, with torch on {r.get('scale_threads', 1)} thread (the embedding costs "
               "the same at every size; one thread keeps other work on the machine from swamping the difference).", "",
               "| corpus | documents | passages | sentences | sentence search | index load s | search p50 / p95 ms "
-              "| answer p50 / p95 ms | RSS MB (model / loaded / after) | exact vectors |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| answer p50 / p95 ms | RSS MB (model / loaded / after) | sentence search ms (exact / HNSW) "
+              "| exact vectors |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for factor, s in sorted(_scale(r).items()):
         if not ok(s):
             lines.append(f"| {factor}x | failed: {s.get('error', '?')[:200]} |||||||| ")
@@ -234,7 +239,7 @@ def report_markdown(r: dict, plot_name: str | None) -> str:
             f"| {s['index_load_s']} | "
             f"{_ms(s['search']['p50'])} / {_ms(s['search']['p95'])} | {_ms(s['answer']['p50'])} / "
             f"{_ms(s['answer']['p95'])} | {s['rss_model_mb']:.0f} / {s['rss_loaded_mb']:.0f} / "
-            f"{s['rss_after_mb']:.0f} | {s.get('exact_vectors', 1.0):.1%} |")
+            f"{s['rss_after_mb']:.0f} | {_costs(s)} | {s.get('exact_vectors', 1.0):.1%} |")
     if r.get("others_cpu"):
         lines += ["", "## Other work on the machine", "",
                   "Share of all CPU time used by processes other than the benchmark's own while each part ran (the "
