@@ -74,6 +74,7 @@ class Service:
         self._settled = threading.Event()
         self._start_lock = threading.Lock()
         self._started = False
+        self._index_error: Exception | None = None
 
     def start(self) -> None:
         """Idempotent: decide now whether an index must be built, then prepare in the background."""
@@ -96,13 +97,25 @@ class Service:
             if build:
                 self._build()
                 self.status = "loading"
+            # The model and the index load side by side: one is mostly torch starting, the
+            # other Chroma reading, and a cold start is the sum of both otherwise.
+            index = threading.Thread(target=self._load_index, name="hha-load-index", daemon=True)
+            index.start()
             self.assistant.embedder.load()
-            _ = self.assistant.index
+            index.join()
+            if self._index_error is not None:
+                raise self._index_error
             self.status = "ready"
         except Exception as exc:  # noqa: BLE001 - reported by /api/health, never raised into a request
             self._fail(exc)
         finally:
             self._settled.set()
+
+    def _load_index(self) -> None:
+        try:
+            _ = self.assistant.index
+        except Exception as exc:  # noqa: BLE001 - re-raised in the preparing thread
+            self._index_error = exc
 
     def _fail(self, exc: Exception) -> None:
         # Preparing involves no question, so the error may be shown and logged in full.
@@ -229,6 +242,12 @@ def _with_quotes(answer) -> dict:
 BUSY_RESPONSE = {503: {"description": "Every worker is busy and the queue is full: retry after `Retry-After` seconds."}}
 
 
+def _json(make, *args) -> JSONResponse:
+    """The response, encoded in the worker thread: an answer's JSON is tens of kilobytes, and
+    encoding it on the event loop would hold up every other request meanwhile."""
+    return JSONResponse(make(*args))
+
+
 def _answer(assistant, body: AskRequest) -> dict:
     from assistant.render import to_markdown
 
@@ -242,7 +261,7 @@ def _answer(assistant, body: AskRequest) -> dict:
 async def ask(body: AskRequest, service: ServiceDep) -> dict:
     # Waiting for the index to be ready may take a while: off the event loop, outside the queue.
     assistant = await run_in_threadpool(service.ready_assistant)
-    return await service.queue.run(_answer, assistant, body)
+    return await service.queue.run(_json, _answer, assistant, body)
 
 
 def _search(assistant, body: SearchRequest) -> dict:
@@ -260,7 +279,7 @@ def _search(assistant, body: SearchRequest) -> dict:
 @api.post("/search", summary="The passages that best match a query, best first", responses=BUSY_RESPONSE)
 async def search(body: SearchRequest, service: ServiceDep) -> dict:
     assistant = await run_in_threadpool(service.ready_assistant)
-    return await service.queue.run(_search, assistant, body)
+    return await service.queue.run(_json, _search, assistant, body)
 
 
 def _document(doc, passages: int) -> dict:
