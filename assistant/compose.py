@@ -27,7 +27,7 @@ from assistant.plan import Plan, read_question
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
 from assistant.retrieve import Query, Retriever
 from assistant.routes import asks_for_route, no_route_note, route_spans
-from assistant.text import CHAT_WORDS, lexical_tokens, sentence_spans, stem
+from assistant.text import CHAT_WORDS, sentence_spans, stem
 from assistant.tuning import DEFAULT, Tuning
 from assistant.vocabulary import known_tokens
 

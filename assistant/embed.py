@@ -30,6 +30,15 @@ def query_threads() -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+def limit_blas_threads(threads: int) -> None:
+    """Limit numpy's BLAS to `threads` in this process. An answer's matrix products are small;
+    on a busy two-core machine OpenBLAS waking its thread pool for each one made a 0.1 ms
+    product take 12 ms (measured), and the API runs several answers at once anyway."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")  # kept for the process, not a context
+
+
 def _offline() -> None:
     # The weights are on disk; nothing may reach for a hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -75,6 +84,7 @@ class Embedder:
             import torch
 
             torch.set_num_threads(self.threads)
+            limit_blas_threads(self.threads)
         model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         return model
 

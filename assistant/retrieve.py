@@ -4,8 +4,11 @@ best-matching sentence, BM25), their top candidates pooled and ordered by the le
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,6 +22,11 @@ from assistant.text import lexical_tokens
 from assistant.vocabulary import expansions
 
 CANDIDATES = 40  # each ranking's top this many are pooled for the ranker
+# Past this many sentences the sentence search stops being a matrix product over every sentence
+# held in memory and asks Chroma's HNSW index instead (`hha bench` measures both sides: at 1x,
+# ~1,800 sentences, the product takes 0.1 ms; at 100x, ~180,000, it takes ~50 ms and 280 MB).
+SENTENCE_ANN_FROM = 50_000
+SENTENCE_NEIGHBOURS = 200  # sentences the HNSW search returns per query, grouped into passages
 EXPANSION_WEIGHT = 0.5  # a vocabulary word added to the lexical query counts half
 # Columns of the feature matrix, by name (see assistant.rank.FEATURES).
 _RR_DENSE, _RR_BM25 = FEATURES.index("rr_dense"), FEATURES.index("rr_bm25")
@@ -43,7 +51,9 @@ class Index:
     bm25: BM25
     record: dict
     sentence_spans: list[tuple[str, int, int]]  # (passage id, start, end) per row
-    sentence_vectors: np.ndarray  # one row per guidance sentence
+    # One row per guidance sentence: in memory for the exact search; memory-mapped from the
+    # build's file for the HNSW search (rows read from disk when touched).
+    sentence_vectors: np.ndarray
     sentence_owner: np.ndarray  # row -> index of its passage in `passages`
     sentences_of: dict[str, list[int]]  # passage id -> rows
     sentence_kinds: list[str]  # per row: guidance, finding, illustration or background (assistant.kinds)
@@ -51,18 +61,28 @@ class Index:
     static_features: np.ndarray  # per passage: the query-independent ranker features
     heading_tokens: list[frozenset[str]]  # per passage: words of its title and section path
     checklist_vectors: np.ndarray  # one row per checklist item, in the order of `checklist`
+    sentence_search: str = "exact"  # "exact" (matrix product) or "ann" (Chroma's HNSW index)
+    row_of: dict[str, int] = field(default_factory=dict)  # passage id -> index in `passages`
 
     @classmethod
-    def load(cls, catalog: Catalog, build_id: str | None = None) -> Index:
+    def load(cls, catalog: Catalog, build_id: str | None = None, sentence_search: str = "auto") -> Index:
+        """`sentence_search`: "exact", "ann", or "auto" (ann past SENTENCE_ANN_FROM sentences)."""
+        if sentence_search not in ("auto", "exact", "ann"):
+            raise ValueError(f"sentence_search must be auto, exact or ann, not {sentence_search!r}")
         build = catalog.open(build_id)
         record = catalog.current() if build_id is None else {"build": build_id}
         passages = build.passages()
         items = build.checklist()
-        spans, matrix = build.sentences()
+        if sentence_search == "auto":
+            sentence_search = "ann" if build.count("sentences") > SENTENCE_ANN_FROM else "exact"
+        spans, matrix = build.sentence_file()
+        if sentence_search == "exact":
+            matrix = np.array(matrix, dtype=np.float32)  # every row is read by every query: in memory
         position = {p.id: i for i, p in enumerate(passages)}
         keep = [i for i, (pid, _, _) in enumerate(spans) if pid in position]
-        spans = [spans[i] for i in keep]
-        matrix = matrix[keep] if len(keep) else np.zeros((0, 384), dtype=np.float32)
+        if len(keep) < len(spans):
+            spans = [spans[i] for i in keep]
+            matrix = matrix[keep]
         sentences_of: dict[str, list[int]] = {}
         for row, (pid, _, _) in enumerate(spans):
             sentences_of.setdefault(pid, []).append(row)
@@ -91,8 +111,11 @@ class Index:
             passages=passages,
             checklist=items,
             by_id=by_id,
-            bm25=BM25([lexical_tokens(index_text(p)) for p in passages]),
+            # A generator: one passage's tokens at a time (see `BM25`).
+            bm25=BM25(lexical_tokens(index_text(p)) for p in passages),
             record=record or {},
+            sentence_search=sentence_search,
+            row_of=position,
         )
 
     @property
@@ -150,6 +173,10 @@ class Retriever:
         self.embedder = embedder
         self.ranker = ranker or load_ranker()
         self.expand = expand
+        # With the HNSW sentence search: each recent search's best sentence similarity per query,
+        # by its query vectors, so that `sentence_similarities(vectors)[:, n].max()` costs nothing.
+        self._recent: OrderedDict[bytes, list[float]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """All the queries of one answer in one batched call (far cheaper than one call each)."""
@@ -171,10 +198,10 @@ class Retriever:
     def search_vectors(
         self, queries: list[Query], vectors: np.ndarray, *, area: str | None, k: int, facet_names: list[str] | None = None
     ) -> list[list[Hit]]:
-        sentence_sims = self.sentence_similarities(vectors)
+        best_sentences = self.best_sentences(vectors)
         out = []
         for n, q in enumerate(queries):
-            ids, x, dense = self.candidates(q, vectors[n], sentence_sims[:, n], area)
+            ids, x, dense = self.candidates(q, vectors[n], best_sentences[:, n], area)
             scores = self.ranker.score(x) if len(ids) else np.zeros(0)
             order = np.argsort(-scores, kind="stable")
             facet = facet_names[n] if facet_names else None
@@ -188,12 +215,12 @@ class Retriever:
         return out
 
     def candidates(
-        self, q: Query, vector: np.ndarray, sentence_sims: np.ndarray, area: str | None
+        self, q: Query, vector: np.ndarray, best_sentence: np.ndarray, area: str | None
     ) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """The passages any of the three rankings puts near the top, with their features."""
+        """The passages any of the three rankings puts near the top, with their features.
+        `best_sentence`: each passage's best sentence similarity with this query (-1: unknown)."""
         index = self.index
         dense = index.passage_vectors @ vector
-        best_sentence = self.best_sentence(sentence_sims)
         bm25 = index.bm25.scores(q.tokens, q.weights)
         ranks = [_ranks(dense), _ranks(best_sentence), _ranks(bm25, positive=True)]
         pool = sorted(set().union(*(np.flatnonzero(r <= CANDIDATES) for r in ranks)))
@@ -221,17 +248,53 @@ class Retriever:
             x[:, _OTHER_AREA] = local & ~same
         return ids.tolist(), x, dense[ids]
 
-    def sentence_similarities(self, vectors: np.ndarray) -> np.ndarray:
-        """Cosine similarity of every guidance sentence with each query (rows x queries)."""
-        return self.index.sentence_vectors @ vectors.T
-
-    def best_sentence(self, sims: np.ndarray) -> np.ndarray:
-        """Each passage's best-matching sentence: a precise checklist question inside a long
-        passage is found even when the passage as a whole is diluted."""
-        best = np.full(len(self.index.passages), -1.0, dtype=np.float32)
-        if len(sims):
-            np.maximum.at(best, self.index.sentence_owner, sims)
+    # -- the sentence search -----------------------------------------------------------
+    def best_sentences(self, vectors: np.ndarray) -> np.ndarray:
+        """Each passage's best-matching sentence, per query (passages x queries; -1 where the
+        search saw none of its sentences): a precise checklist question inside a long passage
+        is found even when the passage as a whole is diluted."""
+        best = np.full((len(self.index.passages), len(vectors)), -1.0, dtype=np.float32)
+        if self.index.sentence_search == "exact":
+            sims = self.sentence_similarities(vectors)
+            if len(sims):
+                np.maximum.at(best, self.index.sentence_owner, sims)
+            return best
+        found_all = self.index.build.query(vectors, SENTENCE_NEIGHBOURS, which="sentences")
+        for n, found in enumerate(found_all):
+            for sid, sim in found:
+                row = self.index.row_of.get(sid.rsplit(":", 2)[0])
+                if row is not None and sim > best[row, n]:
+                    best[row, n] = sim
+        self._remember(vectors, [f[0][1] if f else 0.0 for f in found_all])
         return best
+
+    def sentence_similarities(self, vectors: np.ndarray):
+        """Cosine similarity of every guidance sentence with each query (rows x queries).
+
+        Exact search: a numpy array. HNSW search: an `OnDemandSimilarities` read the same way
+        (`sims[row, n]`, `sims[row, 1:]`, `sims[:, n].max()`, `.shape`, `.size`), a passage's
+        sentences computed when one of them is first read: never a product over every sentence."""
+        if self.index.sentence_search == "exact":
+            return self.index.sentence_vectors @ vectors.T
+        return OnDemandSimilarities(self, vectors, self._recall(vectors))
+
+    def sentence_scores(self, vectors: np.ndarray, rows: list[int]) -> np.ndarray:
+        """Cosine similarity of the given sentence rows with each query (len(rows) x queries)."""
+        return np.asarray(self.index.sentence_vectors[list(rows)]) @ vectors.T
+
+    @staticmethod
+    def _key(vectors: np.ndarray) -> bytes:
+        return hashlib.blake2b(np.ascontiguousarray(vectors, dtype=np.float32).tobytes(), digest_size=16).digest()
+
+    def _remember(self, vectors: np.ndarray, best: list[float]) -> None:
+        with self._recent_lock:
+            self._recent[self._key(vectors)] = best
+            while len(self._recent) > 64:
+                self._recent.popitem(last=False)
+
+    def _recall(self, vectors: np.ndarray) -> list[float] | None:
+        with self._recent_lock:
+            return self._recent.get(self._key(vectors))
 
     def fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[int, float]], *, area: str | None) -> list[Hit]:
         """Reciprocal-rank fusion of two rankings (for fixed queries such as the referral route)."""
@@ -299,3 +362,65 @@ def collapse_twins(hits: list[Hit]) -> list[Hit]:
         seen.add(key)
         out.append(hit)
     return out
+
+
+class OnDemandSimilarities:
+    """The (sentences x queries) similarities of the HNSW sentence search, read like the exact
+    search's array but computed a passage's sentences at a time when first read. `best`: each
+    query's best sentence similarity, when a search of the same vectors found it already."""
+
+    ndim = 2
+
+    def __init__(self, retriever: Retriever, vectors: np.ndarray, best: list[float] | None):
+        self._retriever, self._vectors = retriever, vectors
+        self._index = retriever.index
+        self._rows: dict[int, np.ndarray] = {}
+        self._best = best
+        self.shape = (len(self._index.sentence_spans), len(vectors))
+        self.size = self.shape[0] * self.shape[1]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def row(self, row: int) -> np.ndarray:
+        """One sentence's similarity with each query."""
+        if row not in self._rows:
+            if not 0 <= row < self.shape[0]:
+                raise IndexError(f"sentence row {row} out of range (0..{self.shape[0] - 1})")
+            pid = self._index.sentence_spans[row][0]
+            rows = [r for r in self._index.sentences_of.get(pid, [row]) if r not in self._rows]
+            self._rows.update(zip(rows, self._retriever.sentence_scores(self._vectors, rows), strict=True))
+        return self._rows[row]
+
+    def best(self, query: int) -> float:
+        """The best similarity of any sentence with query `query` (the HNSW search's first hit)."""
+        if self._best is None:
+            found = self._index.build.query(self._vectors, 1, which="sentences")
+            self._best = [f[0][1] if f else 0.0 for f in found]
+        return self._best[query]
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            row, query = key
+            if isinstance(row, slice) and row == slice(None):
+                return _Column(self, int(query))
+            return self.row(int(row))[query] if isinstance(query, slice) else float(self.row(int(row))[query])
+        return self.row(int(key))
+
+
+class _Column:
+    """One query's similarities: `column[row]`, `column.max()`."""
+
+    def __init__(self, sims: OnDemandSimilarities, query: int):
+        self._sims, self._query = sims, query
+        self.shape = (sims.shape[0],)
+        self.size = sims.shape[0]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, row) -> float:
+        return float(self._sims.row(int(row))[self._query])
+
+    def max(self) -> float:
+        return self._sims.best(self._query)

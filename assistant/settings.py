@@ -24,6 +24,8 @@ class Settings:
     api_url: str = "http://127.0.0.1:8765"
     api_token: str | None = None
     max_source_age_years: float | None = None  # flag cited sources issued longer ago than this
+    workers: int = 0  # answers computed at once by the API; 0: one per CPU core
+    queue_depth: int = 32  # answers waiting for a worker before the API says 503 (busy)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -44,6 +46,8 @@ class Settings:
             api_url=env.get("HHA_API_URL", "http://127.0.0.1:8765"),
             api_token=env.get("HHA_API_TOKEN") or None,
             max_source_age_years=_positive_float(env.get("HHA_MAX_SOURCE_AGE_YEARS")),
+            workers=_whole(env, "HHA_WORKERS", 0),
+            queue_depth=_whole(env, "HHA_QUEUE_DEPTH", 32),
         )
 
 
@@ -53,3 +57,12 @@ def _positive_float(value: str | None) -> float | None:
     except ValueError:
         return None
     return number if number and number > 0 else None
+
+
+def _whole(env: dict, name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    return int(value)

@@ -102,30 +102,56 @@ def _with_keys(metadatas: list[dict], keys: Sequence[str] | None, start: int) ->
     return [{**m, "vkey": keys[start + n]} for n, m in enumerate(metadatas)]
 
 
-def _get_all(collection, include: list[str]) -> dict:
-    """Every record of a collection, read in pages (one large read fails past ~32k records)."""
-    out: dict = {"ids": [], **{k: [] for k in include}}
+def _pages(collection, include: list[str]) -> Iterator[dict]:
+    """Every record of a collection, a page at a time (one large read fails past ~32k records)."""
     offset = 0
     while True:
         got = collection.get(include=include, limit=_PAGE, offset=offset)
+        yield got
+        if len(got["ids"]) < _PAGE:
+            return
+        offset += _PAGE
+
+
+def _get_all(collection, include: list[str]) -> dict:
+    """Every record of a collection, read in pages."""
+    out: dict = {"ids": [], **{k: [] for k in include}}
+    for got in _pages(collection, include):
         out["ids"].extend(got["ids"])
         for key in include:
             values = got[key]
             out[key].extend(list(values) if values is not None else [])
-        if len(got["ids"]) < _PAGE:
-            return out
-        offset += _PAGE
+    _release_free_memory()
+    return out
+
+
+def _release_free_memory() -> None:
+    """Give the heap freed after a large read back to the system. A read of 4,000 passages
+    left ~60 MB resident after its records were dropped (measured); at a national library's
+    size that is most of the memory budget of the service."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):  # glibc only
+            libc.malloc_trim(0)
+    except OSError:
+        pass
 
 
 class Build:
     """One complete (or being-written) index: passages, checklist items, documents."""
 
-    def __init__(self, build_id: str, passages_collection, checklist_collection, sentences_collection):
+    def __init__(self, build_id: str, passages_collection, checklist_collection, sentences_collection,
+                 cache_dir: Path | None = None):
         self.id = build_id
         self._passages = passages_collection
         self._checklist = checklist_collection
         self._sentences = sentences_collection
         self._counts: dict[str, int] = {}
+        self.cache_dir = cache_dir  # where this machine keeps a file copy of the sentence vectors
 
     # -- writing -----------------------------------------------------------------------
     # `keys` (optional) name each vector by what was embedded (a hash of the exact text and the
@@ -174,9 +200,63 @@ class Build:
         return cache
 
     def sentences(self) -> tuple[list[tuple[str, int, int]], np.ndarray]:
-        got = _get_all(self._sentences, ["metadatas", "embeddings"])
-        spans = [(m["passage_id"], int(m["start"]), int(m["end"])) for m in got["metadatas"]]
-        return spans, np.asarray(got["embeddings"], dtype=np.float32).reshape(len(spans), DIMENSIONS)
+        """Every sentence's span and vector. Read in pages straight into one float32 matrix:
+        a list of Python floats per vector would cost 24 bytes a number at its peak."""
+        spans: list[tuple[str, int, int]] = []
+        pages: list[np.ndarray] = []
+        for got in _pages(self._sentences, ["metadatas", "embeddings"]):
+            spans.extend((m["passage_id"], int(m["start"]), int(m["end"])) for m in got["metadatas"])
+            pages.append(np.asarray(got["embeddings"], dtype=np.float32).reshape(-1, DIMENSIONS))
+        matrix = np.concatenate(pages) if pages else np.zeros((0, DIMENSIONS), dtype=np.float32)
+        del pages
+        _release_free_memory()
+        return spans, matrix
+
+    def sentence_file(self) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+        """Every sentence's span and vector, the vectors memory-mapped from a file beside the
+        build (written from Chroma on first use, atomically). Rows are read from disk only when
+        touched, so a national library's sentence vectors need not all be resident, the file is
+        shared by every process on the machine, and loading is a file open instead of a paged
+        read of the store. Without a cache directory (or if it cannot be written): in memory."""
+        if self.cache_dir is None:
+            return self.sentences()
+        vectors_path = self.cache_dir / f"{self.id}-sentences.npy"
+        ids_path = self.cache_dir / f"{self.id}-sentences.ids"
+        if not (vectors_path.exists() and ids_path.exists()):
+            spans, matrix = self.sentences()
+            try:
+                self._write_sentence_file(spans, matrix, vectors_path, ids_path)
+            except OSError:
+                return spans, matrix
+        spans = []
+        for line in ids_path.read_text(encoding="utf-8").splitlines():
+            pid, a, b = line.rsplit(":", 2)
+            spans.append((pid, int(a), int(b)))
+        matrix = np.load(vectors_path, mmap_mode="r")
+        if matrix.shape != (len(spans), DIMENSIONS):
+            raise ValueError(f"{vectors_path} does not match its ids file: delete both and load again")
+        return spans, matrix
+
+    def _write_sentence_file(self, spans, matrix: np.ndarray, vectors_path: Path, ids_path: Path) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tag = f".{os.getpid()}.tmp"
+        with open(vectors_path.with_name(vectors_path.name + tag), "wb") as f:
+            np.save(f, np.ascontiguousarray(matrix, dtype=np.float32))
+            f.flush()
+            os.fsync(f.fileno())
+        ids_path.with_name(ids_path.name + tag).write_text("".join(f"{p}:{a}:{b}\n" for p, a, b in spans),
+                                                           encoding="utf-8")
+        # The ids first, then the vectors: a reader checks for both, and they match in shape.
+        os.replace(ids_path.with_name(ids_path.name + tag), ids_path)
+        os.replace(vectors_path.with_name(vectors_path.name + tag), vectors_path)
+        for stale in self.cache_dir.glob("*-sentences.*"):
+            if not stale.name.startswith(f"{self.id}-") and not stale.name.endswith(".tmp"):
+                stale.unlink(missing_ok=True)
+
+    def count(self, which: str = "passages") -> int:
+        if which not in self._counts:
+            self._counts[which] = self._collection(which).count()
+        return self._counts[which]
 
     # -- reading -----------------------------------------------------------------------
     def passages(self) -> list[Passage]:
@@ -193,12 +273,17 @@ class Build:
         got = _get_all(collection, ["embeddings"])
         return list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32)
 
+    def _collection(self, which: str):
+        collections = {"passages": self._passages, "checklist": self._checklist, "sentences": self._sentences}
+        if which not in collections:
+            raise ValueError(f"no such part of a build: {which!r} (one of {', '.join(collections)})")
+        return collections[which]
+
     def query(self, vectors: np.ndarray, k: int, which: str = "passages") -> list[list[tuple[str, float]]]:
-        """Nearest neighbours of each query vector, as (id, cosine similarity) lists."""
-        collection = self._passages if which == "passages" else self._checklist
-        count = self._counts.get(which)
-        if count is None:
-            count = self._counts[which] = collection.count()
+        """Nearest neighbours of each query vector, as (id, cosine similarity) lists, from
+        Chroma's HNSW index (approximate). For "sentences" an id is "passage id:start:end"."""
+        collection = self._collection(which)
+        count = self.count(which)
         if count == 0:
             return [[] for _ in vectors]
         got = collection.query(query_embeddings=list(vectors), n_results=min(k, count), include=["distances"])
@@ -293,7 +378,13 @@ class Catalog:
             if not (path / "COMPLETE").exists():
                 raise NoIndexError(f"index build {build_id} is missing or incomplete: run `hha ingest`")
             client = _local_client(path / "chroma")
-        return Build(build_id, *self._collections(client, build_id, create=False))
+        return Build(build_id, *self._collections(client, build_id, create=False), cache_dir=self._cache_dir(build_id))
+
+    def _cache_dir(self, build_id: str) -> Path:
+        # Local: inside the build, removed with it. Server: this machine's copy, one build kept.
+        if self._server is not None:
+            return self.location.index_dir / "cache"
+        return self._build_dir(build_id)
 
     @contextmanager
     def writing(self, build_id: str, record: dict) -> Iterator[Build]:

@@ -3,14 +3,18 @@ the same machine, so the ratios hold when the absolute numbers move with the har
 
 - the floor: one MiniLM query embedding; our warm `answer()` and `search()` as multiples of it;
 - the naive LangChain quickstart baseline (same model): its ingest and retrieval times;
-- the API over HTTP on loopback with 1, 4 and 8 concurrent clients;
-- ingest, cold (fresh data directory) and unchanged;
-- scale: the corpus replicated to 10x and 100x (vectors copied, see `evals.replicate`);
-- cold start: a fresh `hha ask` process to its answer, and the service's resident memory.
+- answer latency per kind of answer: question, case description, urgent, declined;
+- the API over HTTP on loopback with 1, 4 and 8 concurrent clients asking questions;
+- ingest, cold (fresh data directory), adding one source, and unchanged, beside the naive
+  pipeline's ingest in the same run;
+- scale: the corpus replicated to 10x and 100x (vectors copied, see `evals.replicate`); the
+  replicated indexes are kept under `<out>/scale/` and reused while the corpus is unchanged;
+- cold start: `hha run` to its first answer, a fresh `hha ask` process to its answer, and the
+  service's resident memory.
 
 Writes `<data>/bench/report.md`, `bench.png` and `results.json`. `--quick` runs fewer
-repetitions and the 10x scale only, in a few minutes. All traffic stays on 127.0.0.1; every
-loop is bounded in count and time.
+repetitions and the 10x scale only, in a few minutes; `--scale N` sets the largest size.
+All traffic stays on 127.0.0.1; every loop is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -50,12 +54,15 @@ class Plan:
     quiet_wait: float = 180.0  # seconds a timing waits for other work on the machine to stop, at most
 
     @classmethod
-    def make(cls, quick: bool) -> Plan:
+    def make(cls, quick: bool, scale: int | None = None) -> Plan:
+        if scale is not None and scale < 1:
+            raise ValueError(f"--scale must be 1 or more, not {scale}")
+        factors = None if scale is None else tuple(sorted({1, *((10,) if scale > 10 else ()), scale}))
         if quick:
             return cls(quick=True, questions=20, floor_runs=60, warm_passes=1, baseline_passes=1, http_seconds=6.0,
-                       http_max_requests=200, scale_factors=(1, 10), scale_passes=1, cold_starts=1, rounds=2,
-                       quiet_wait=20.0)
-        return cls(quick=False)
+                       http_max_requests=200, scale_factors=factors or (1, 10), scale_passes=1, cold_starts=1,
+                       rounds=2, quiet_wait=20.0)
+        return cls(quick=False, scale_factors=factors or (1, 10, 100))
 
 
 STAGE_LOAD: dict[str, list[float]] = {}
@@ -97,12 +104,51 @@ def bench_ingest(corpus_dir: Path, data_dir: Path, embedder) -> dict:
     if proc.returncode != 0 or "unchanged" not in proc.stdout:
         raise RuntimeError(f"unchanged `hha ingest` failed: {proc.stderr.strip()[-300:]}")
     texts = cold.passages + cold.sentences + cold.checklist_items
+    added = bench_add_source(corpus_dir, data_dir, embedder)
     return {
         "cold_s": round(cold.seconds, 2), "passages": cold.passages, "sentences": cold.sentences,
         "checklist_items": cold.checklist_items, "texts_embedded": texts,
         "passages_per_s": round(cold.passages / cold.seconds, 2), "texts_per_s": round(texts / cold.seconds, 2),
-        "unchanged_in_process_s": round(again.seconds, 3), "unchanged_cli_s": round(cli_s, 2),
+        "unchanged_in_process_s": round(again.seconds, 3), "unchanged_cli_s": round(cli_s, 2), **added,
     }
+
+
+def bench_add_source(corpus_dir: Path, data_dir: Path, embedder) -> dict:
+    """One more source added to an indexed corpus: the corpus and its index copied aside, a
+    variant of its smallest document added, ingested again (the live index is not touched)."""
+    import shutil
+
+    from assistant.store import StoreLocation
+    from evals.replicate import write_replicated_corpus
+    from ingest.pipeline import discover, run_ingest
+
+    with tempfile.TemporaryDirectory(prefix="hha-add-") as tmp:
+        work = Path(tmp)
+        smallest = min(discover([corpus_dir]), key=lambda p: p.stat().st_size)
+        two = write_replicated_corpus(corpus_dir, work / "two", 2)
+        corpus = work / "corpus"
+        shutil.copytree(corpus_dir, corpus)
+        extra = next(r.path for r in two if r.source == smallest and r.replica == 1)
+        shutil.copyfile(extra, corpus / extra.name)
+        # The variant's manifest entry, so it ingests as a document of its own area.
+        entry = _manifest_block((work / "two" / "manifest.toml").read_text(encoding="utf-8"), extra.stem)
+        with open(corpus / "manifest.toml", "a", encoding="utf-8") as f:
+            f.write("\n" + entry)
+        shutil.copytree(data_dir, work / "data")
+        report = run_ingest([corpus], StoreLocation(work / "data"), embedder=embedder)
+        if report.unchanged:
+            raise RuntimeError("adding a source left the index unchanged")
+        return {"add_source_s": round(report.seconds, 2), "added_document": extra.name,
+                "added_passages": report.passages}
+
+
+def _manifest_block(text: str, stem: str) -> str:
+    import re
+
+    found = re.search(rf'(?ms)^\["{re.escape(stem)}"\]\n.*?(?=^\[|\Z)', text)
+    if not found:
+        raise KeyError(f"no manifest entry for {stem}")
+    return found.group(0)
 
 
 def bench_floor(embedder, texts: list[str], runs: int) -> Latency:
@@ -117,6 +163,7 @@ def bench_warm(assistant, questions, passes: int) -> dict:
     from assistant.facets import is_case
 
     answer_ms, search_ms, case_ms, plain_ms, floor_ms = [], [], [], [], []
+    by_kind: dict[str, list[float]] = {k: [] for k in KINDS}
     embedder = assistant.embedder
     for q in questions:  # warm-up: each question once (the first text of a new length is slower)
         assistant.answer(q.question, area=q.area)
@@ -127,15 +174,39 @@ def bench_warm(assistant, questions, passes: int) -> dict:
             embedder.embed_query(q.question)
             floor_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            assistant.answer(q.question, area=q.area)
+            answer = assistant.answer(q.question, area=q.area)
             ms = (time.perf_counter() - started) * 1000
             answer_ms.append(ms)
             (case_ms if is_case(q.question) else plain_ms).append(ms)
+            by_kind[kind_of(answer, is_case(q.question))].append(ms)
             started = time.perf_counter()
             assistant.search(q.question, area=q.area, k=8)
             search_ms.append((time.perf_counter() - started) * 1000)
     return {"answer": Latency.of(answer_ms), "search": Latency.of(search_ms), "floor": Latency.of(floor_ms),
-            "answer_questions": Latency.of(plain_ms), "answer_cases": Latency.of(case_ms)}
+            "answer_questions": Latency.of(plain_ms), "answer_cases": Latency.of(case_ms),
+            "by_kind": {k: Latency.of(v) for k, v in by_kind.items()}}
+
+
+KINDS = ("question", "case", "urgent", "declined")
+
+
+def plain(value):
+    """Latencies (also in dicts) as plain dicts, for JSON."""
+    if isinstance(value, Latency):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def kind_of(answer, case: bool) -> str:
+    """What an answer was: declined (the sources do not cover it), urgent (a referral route
+    first), a case description (retrieved facet by facet), or a plain question."""
+    if answer.abstained:
+        return "declined"
+    if answer.urgent is not None:
+        return "urgent"
+    return "case" if case else "question"
 
 
 def bench_one_thread(embedder, assistant, questions, plan: Plan) -> dict:
@@ -198,10 +269,12 @@ def bench_http(data_dir: Path, questions, plan: Plan, log_path: Path) -> dict:
     answer, memory, and throughput and latency with 1, 4 and 8 concurrent clients."""
     import httpx
 
+    from assistant.facets import is_case
     from evals.loadgen import run_load
     from evals.service import ServiceProcess
 
-    bodies = [{"question": q.question, "area": q.area} for q in questions]
+    # Throughput is a figure for questions (a case description asks several queries at once).
+    bodies = [{"question": q.question, "area": q.area} for q in questions if not is_case(q.question)]
     service = ServiceProcess(data_dir, log_path=log_path).start()
     try:
         ready_s = service.wait_ready()
@@ -217,7 +290,7 @@ def bench_http(data_dir: Path, questions, plan: Plan, log_path: Path) -> dict:
                 levels[clients] = result.to_dict()
                 _say(f"http {clients} clients: {result.throughput:.2f} req/s, p95 {result.latency.p95:.0f} ms, "
                      f"{result.errors} errors")
-        return {"ready_s": round(ready_s, 2), "first_answer_s": round(first_answer_s, 2),
+        return {"ready_s": round(ready_s, 2), "first_answer_s": round(first_answer_s, 2), "bodies": len(bodies),
                 "idle_rss_mb": round(idle_mb, 1), "peak_rss_mb": round(max(sampler.peak, idle_mb), 1),
                 "levels": levels}
     finally:
@@ -240,6 +313,48 @@ def bench_cold_start(data_dir: Path, question: str, runs: int) -> dict:
     return {"ask_process_s": round(min(seconds), 2), "runs": [round(s, 2) for s in seconds]}
 
 
+def bench_run_start(data_dir: Path, corpus_dir: Path, question: str, log_path: Path) -> dict:
+    """`hha run` (index check, API and chat) from process start to its API's first answer."""
+    import httpx
+
+    from evals.service import free_port, hha_command, hha_env
+
+    api_port, ui_port = free_port(), free_port()
+    env = hha_env(data_dir, {"HHA_CORPUS_DIR": str(corpus_dir)})
+    with open(log_path, "ab") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(hha_command("run", "--api-port", str(api_port), "--ui-port", str(ui_port)), env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = started + 300
+            while time.perf_counter() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"`hha run` exited with {proc.returncode} before answering")
+                try:
+                    response = httpx.post(f"http://127.0.0.1:{api_port}/api/ask", json={"question": question},
+                                          timeout=60)
+                    if response.status_code == 200:
+                        return {"run_to_first_answer_s": round(time.perf_counter() - started, 2)}
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            raise TimeoutError("`hha run` did not answer within 300 s")
+        finally:
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
 def _run_worker(data: Path, plan: Plan) -> dict:
     wait_for_quiet(QUIET, plan.quiet_wait)
     args = [sys.executable, "-m", "evals.bench", "--worker", str(data), "--questions", str(plan.questions),
@@ -251,14 +366,16 @@ def _run_worker(data: Path, plan: Plan) -> dict:
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "others_cpu_share": others.share}
 
 
-def bench_scale(corpus_dir: Path, base_data: Path, work: Path, plan: Plan, results: dict) -> dict:
+def bench_scale(corpus_dir: Path, base_data: Path, keep: Path, plan: Plan, results: dict) -> dict:
     """For each factor, an index of the corpus replicated that many times (1x is the real
-    index), measured by a fresh worker process: load time, latency, resident memory."""
+    index), measured by a fresh worker process: load time, latency, resident memory. The
+    replicated indexes are kept in `keep` and reused while corpus and 1x build are the same
+    (building 100x copies 220,000 vectors into Chroma: most of an hour on two shared cores)."""
     import shutil
 
     from assistant.embed import TokenCounter
-    from assistant.store import StoreLocation
-    from evals.replicate import write_build_with_copied_vectors, write_replicated_corpus
+    from assistant.store import Catalog, StoreLocation
+    from evals.replicate import copied_build_id, write_build_with_copied_vectors, write_replicated_corpus
 
     out = results.setdefault("scale", {})
     count = TokenCounter()
@@ -268,19 +385,22 @@ def bench_scale(corpus_dir: Path, base_data: Path, work: Path, plan: Plan, resul
             if factor == 1:
                 data = base_data
             else:
-                _say(f"scale {factor}x: writing the corpus and the index (vectors copied)")
-                replicas = write_replicated_corpus(corpus_dir, work / f"corpus-{factor}x", factor)
-                data = work / f"data-{factor}x"
-                built = write_build_with_copied_vectors(replicas, StoreLocation(base_data), StoreLocation(data), count)
-                shutil.rmtree(work / f"corpus-{factor}x", ignore_errors=True)
+                replicas = write_replicated_corpus(corpus_dir, keep / f"corpus-{factor}x", factor)
+                data = keep / f"data-{factor}x"
+                wanted = copied_build_id(replicas)
+                if (data / "index").exists() and Catalog(StoreLocation(data)).current_id() == wanted:
+                    _say(f"scale {factor}x: reusing the index built earlier ({wanted})")
+                else:
+                    _say(f"scale {factor}x: writing the corpus and the index (vectors copied)")
+                    shutil.rmtree(data, ignore_errors=True)
+                    built = write_build_with_copied_vectors(replicas, StoreLocation(base_data), StoreLocation(data),
+                                                            count)
             _say(f"scale {factor}x: measuring in a fresh process")
             result = _run_worker(data, plan)
             if built is not None:
                 result["build_s"] = round(built.seconds, 1)
                 result["exact_vectors"] = round(built.exact_vectors, 4)
             out[factor] = result
-            if factor != 1:
-                shutil.rmtree(data, ignore_errors=True)
         except Exception as exc:  # noqa: BLE001 - one size failing must not lose the others
             out[factor] = {"error": f"{type(exc).__name__}: {exc}"}
             _say(f"scale {factor}x failed: {out[factor]['error']}")
@@ -313,14 +433,40 @@ def scale_worker(data_dir: Path, questions: int, passes: int, threads: int | Non
     index = assistant.index
     load_s = time.perf_counter() - started - model_s
     rss_loaded = rss_mb()
-    warm = bench_warm(assistant, pick_questions(questions), passes)
+    picked = pick_questions(questions)
+    warm = bench_warm(assistant, picked, passes)
+    rss_after = rss_mb()
     return {
         "passages": len(index.passages), "sentences": len(index.sentence_spans), "documents": len(index.documents),
+        "sentence_search": index.sentence_search, "by_kind": plain(warm["by_kind"]),
         "model_load_s": round(model_s, 2), "index_load_s": round(load_s, 2),
-        "rss_model_mb": round(rss_model, 1), "rss_loaded_mb": round(rss_loaded, 1), "rss_after_mb": round(rss_mb(), 1),
+        "rss_model_mb": round(rss_model, 1), "rss_loaded_mb": round(rss_loaded, 1), "rss_after_mb": round(rss_after, 1),
         "answer": warm["answer"].to_dict(), "search": warm["search"].to_dict(), "floor": warm["floor"].to_dict(),
         "torch_threads": torch.get_num_threads(),
+        # Last: reading every sentence vector would add them all to this process's memory.
+        "sentence_search_ms": sentence_search_costs(index, embedder.embed_documents([q.question for q in picked])),
     }
+
+
+def sentence_search_costs(index, vectors) -> dict:
+    """Median ms of one query's sentence search both ways on this index: the matrix product
+    over every sentence vector, and Chroma's HNSW search (where brute force stops paying)."""
+    import numpy as np
+
+    from assistant.retrieve import SENTENCE_NEIGHBOURS
+
+    matrix = np.asarray(index.sentence_vectors)
+    _ = matrix @ vectors[0]  # pages in, once
+    index.build.query(vectors[:1], SENTENCE_NEIGHBOURS, which="sentences")
+    exact, hnsw = [], []
+    for v in vectors:
+        started = time.perf_counter()
+        _ = matrix @ v
+        exact.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        index.build.query(v[None, :], SENTENCE_NEIGHBOURS, which="sentences")
+        hnsw.append((time.perf_counter() - started) * 1000)
+    return {"exact": round(Latency.of(exact).p50, 2), "hnsw": round(Latency.of(hnsw).p50, 2)}
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -396,7 +542,7 @@ def run(settings, plan: Plan, work: Path, out_dir: Path) -> dict:
     assistant = Assistant(StoreLocation(data), embedder=embedder)
 
     def warm() -> dict:
-        return {k: v.to_dict() for k, v in bench_warm(assistant, questions, plan.warm_passes).items()}
+        return plain(bench_warm(assistant, questions, plan.warm_passes))
 
     stages.run("warm", "warm answer() and search() in-process", warm, rounds=plan.rounds)
     results["warm_rss_mb"] = round(rss_mb(), 1)
@@ -410,8 +556,10 @@ def run(settings, plan: Plan, work: Path, out_dir: Path) -> dict:
     stages.run("baseline", "baseline: the LangChain quickstart pipeline, same model", baseline)
     stages.run("http", "HTTP: `hha serve` on loopback", bench_http, data, questions, plan, out_dir / "service.log")
     stages.run("cold_start", "cold start: a fresh `hha ask` process", bench_cold_start, data, texts[0], plan.cold_starts)
-    stages.run("scale", "scale: the corpus replicated", bench_scale, settings.corpus_dir, data, work, plan, results,
-               timed=False)  # each worker waits for itself
+    stages.run("run_start", "cold start: `hha run` to its first answer", bench_run_start, data, settings.corpus_dir,
+               texts[0], out_dir / "run.log")
+    stages.run("scale", "scale: the corpus replicated", bench_scale, settings.corpus_dir, data, out_dir / "scale", plan,
+               results, timed=False)  # each worker waits for itself
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results["machine"]["load_average_end"] = _load_average()
     results["load_by_stage"] = dict(STAGE_LOAD)
@@ -433,10 +581,10 @@ def _machine() -> dict:
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "load_average_start": _load_average()}
 
 
-def main(settings, *, quick: bool = False, out_dir: Path | None = None) -> int:
+def main(settings, *, quick: bool = False, out_dir: Path | None = None, scale: int | None = None) -> int:
     from evals.bench_report import plot, report_markdown, summary
 
-    plan = Plan.make(quick)
+    plan = Plan.make(quick, scale)
     out_dir = Path(out_dir or settings.data_dir / "bench")
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hha-bench-") as work:

@@ -13,6 +13,8 @@ SCALE_MULTIPLE = 1.5  # p95 at 100x corpus <= 1.5x the p95 at 1x
 SERVICE_MB = 1000.0  # resident memory of the service
 REINGEST_S = 2.0  # unchanged re-ingest, as a person runs it (`hha ingest`)
 LOAD_CLIENTS = 8  # concurrent clients with zero errors
+LOAD_RPS = 30.0  # answers per second to questions from those clients
+RUN_START_S = 10.0  # `hha run` to its first answer
 
 
 def ok(part) -> bool:
@@ -62,6 +64,10 @@ def targets(r: dict) -> list[dict]:
     top = _levels(r).get(LOAD_CLIENTS)
     add(name, f"{top['errors']} errors in {top['requests']} requests" if top else "not measured",
         top["errors"] == 0 if top else None, _busy_note(_share(r, "http")) if top else "")
+    name = f"{LOAD_CLIENTS} concurrent clients asking questions: >= {LOAD_RPS:g} answers/s"
+    add(name, f"{top['throughput_rps']:.1f} answers/s (1 client: {_levels(r)[1]['throughput_rps']:.1f})"
+        if top and 1 in _levels(r) else (f"{top['throughput_rps']:.1f} answers/s" if top else "not measured"),
+        top["throughput_rps"] >= LOAD_RPS if top else None, _busy_note(_share(r, "http")) if top else "")
     scale = _scale(r)
     largest = max(scale, default=1)
     for what in ("answer", "search"):
@@ -80,10 +86,19 @@ def targets(r: dict) -> list[dict]:
         add(name, f"{peak:.0f} MB peak ({r['http']['idle_rss_mb']:.0f} MB idle)", peak < SERVICE_MB)
     else:
         add(name, "not measured", None)
+    name = f"resident memory at {largest}x corpus <= {SERVICE_MB:.0f} MB (a fresh process answering)"
     if largest > 1 and ok(scale.get(largest)):
         big = scale[largest]["rss_after_mb"]
-        add(f"resident memory < {SERVICE_MB:.0f} MB at {largest}x corpus (in-process assistant)", f"{big:.0f} MB",
-            big < SERVICE_MB, "not a stated target; for context")
+        add(name, f"{big:.0f} MB (1x: {scale[1]['rss_after_mb']:.0f} MB)" if ok(scale.get(1)) else f"{big:.0f} MB",
+            big <= SERVICE_MB)
+    else:
+        add(name, "not measured", None)
+    name = f"`hha run` to its first answer <= {RUN_START_S:g} s"
+    if ok(r.get("run_start")):
+        seconds = r["run_start"]["run_to_first_answer_s"]
+        add(name, f"{seconds:.1f} s", seconds <= RUN_START_S, _busy_note(_share(r, "run_start")))
+    else:
+        add(name, "not measured", None)
     name = f"unchanged re-ingest < {REINGEST_S:g} s (`hha ingest`, fresh process)"
     if ok(r.get("ingest")):
         cli = r["ingest"]["unchanged_cli_s"]
@@ -121,6 +136,9 @@ def headline(r: dict) -> list[str]:
         row("answer(), warm, in-process", r["warm"]["answer"])
         row("  answer() of questions", r["warm"]["answer_questions"])
         row("  answer() of case descriptions", r["warm"]["answer_cases"])
+        for kind, lat in r["warm"].get("by_kind", {}).items():
+            if lat.get("n"):
+                row(f"  answer(), {kind} (n={lat['n']})", lat)
     if ok(r.get("one_thread")):
         row("answer(), warm, torch on one thread", r["one_thread"]["answer"])
     if ok(r.get("baseline")):
@@ -128,6 +146,11 @@ def headline(r: dict) -> list[str]:
     for clients, level in sorted(_levels(r).items()):
         row(f"POST /api/ask, {clients} client{'s' if clients > 1 else ''}", level["latency_ms"])
     return lines
+
+
+def _costs(s: dict) -> str:
+    costs = s.get("sentence_search_ms")
+    return f"{_ms(costs['exact'])} / {_ms(costs['hnsw'])}" if costs else "n/a"
 
 
 def _failed(r: dict, key: str) -> list[str]:
@@ -167,8 +190,9 @@ def report_markdown(r: dict, plot_name: str | None) -> str:
             lat = lv["latency_ms"]
             lines.append(f"| {clients} | {lv['requests']} | {lv['throughput_rps']:.2f} | {_ms(lat['p50'])} | "
                          f"{_ms(lat['p95'])} | {_ms(lat['p99'])} | {lv['errors']} |")
-        lines += ["", "The service answers one request at a time (answering is CPU-bound on a shared model), so "
-                  "more clients queue: throughput stays flat and latency grows with the queue."]
+        lines += ["", f"Questions only ({http.get('bodies', '?')} of them, in turn). Answers run on one worker thread "
+                  "per core (the embedding releases the GIL); a bounded number wait, and past that the service says "
+                  "503 with `Retry-After`. More clients than cores queue: latency grows with the queue."]
     lines += ["", "## Ingest", ""] + _failed(r, "ingest") + _failed(r, "baseline")
     if ok(r.get("ingest")) and ok(r.get("baseline")):
         ing, base = r["ingest"], r["baseline"]
@@ -179,12 +203,19 @@ def report_markdown(r: dict, plot_name: str | None) -> str:
                   f"| passages/s (texts/s) | {ing['passages_per_s']} ({ing['texts_per_s']}) | "
                   f"{round(base['chunks'] / base['ingest_s'], 2)} chunks/s |",
                   f"| ingest time vs baseline | {ratio(ing['cold_s'], base['ingest_s']):.2f}x | 1x |",
+                  *([f"| adding one source ({ing['added_document']}) (s) | {ing['add_source_s']} "
+                     f"({ratio(ing['add_source_s'], base['ingest_s']):.2f}x the baseline) | {base['ingest_s']} "
+                     "(rebuilds everything) |"] if "add_source_s" in ing else []),
                   f"| unchanged re-ingest | {ing['unchanged_in_process_s'] * 1000:.0f} ms in-process, "
-                  f"{ing['unchanged_cli_s']} s as `hha ingest` | (rebuilds every time) |", "",
+                  f"{ing['unchanged_cli_s']} s as `hha ingest` "
+                  f"({ratio(ing['unchanged_cli_s'], base['ingest_s']):.2f}x the baseline) | (rebuilds every time) |", "",
                   f"Model load: {r.get('model_load_s')} s. Our ingest embeds every guidance sentence and checklist "
                   "item as well as each passage (what lets answers pick sentences by meaning): that is most of the "
                   "difference."]
-    lines += ["", "## Cold start", ""] + _failed(r, "cold_start")
+    lines += ["", "## Cold start", ""] + _failed(r, "cold_start") + _failed(r, "run_start")
+    if ok(r.get("run_start")):
+        lines.append(f"`hha run` (index check, API and chat started), process start to the API's first answer: "
+                     f"{r['run_start']['run_to_first_answer_s']} s.")
     if ok(r.get("cold_start")):
         ready = f" The service: ready after {r['http']['ready_s']} s." if ok(r.get("http")) else ""
         lines.append(f"A fresh `hha ask --json` process, start to printed answer: {r['cold_start']['ask_process_s']} s "
@@ -196,17 +227,19 @@ def report_markdown(r: dict, plot_name: str | None) -> str:
               "gets the same vector, and a text the renaming changed gets its original's vector. Each size is "
               f"measured in a fresh process, with torch on {r.get('scale_threads', 1)} thread (the embedding costs "
               "the same at every size; one thread keeps other work on the machine from swamping the difference).", "",
-              "| corpus | documents | passages | sentences | index load s | search p50 / p95 ms | answer p50 / p95 ms "
-              "| RSS MB (model / loaded / after) | exact vectors |", "|---|---|---|---|---|---|---|---|---|"]
+              "| corpus | documents | passages | sentences | sentence search | index load s | search p50 / p95 ms "
+              "| answer p50 / p95 ms | RSS MB (model / loaded / after) | sentence search ms (exact / HNSW) "
+              "| exact vectors |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for factor, s in sorted(_scale(r).items()):
         if not ok(s):
             lines.append(f"| {factor}x | failed: {s.get('error', '?')[:200]} |||||||| ")
             continue
         lines.append(
-            f"| {factor}x | {s['documents']} | {s['passages']} | {s['sentences']} | {s['index_load_s']} | "
+            f"| {factor}x | {s['documents']} | {s['passages']} | {s['sentences']} | {s.get('sentence_search', 'exact')} "
+            f"| {s['index_load_s']} | "
             f"{_ms(s['search']['p50'])} / {_ms(s['search']['p95'])} | {_ms(s['answer']['p50'])} / "
             f"{_ms(s['answer']['p95'])} | {s['rss_model_mb']:.0f} / {s['rss_loaded_mb']:.0f} / "
-            f"{s['rss_after_mb']:.0f} | {s.get('exact_vectors', 1.0):.1%} |")
+            f"{s['rss_after_mb']:.0f} | {_costs(s)} | {s.get('exact_vectors', 1.0):.1%} |")
     if r.get("others_cpu"):
         lines += ["", "## Other work on the machine", "",
                   "Share of all CPU time used by processes other than the benchmark's own while each part ran (the "

@@ -163,6 +163,18 @@ class _Vectors:
         return fallback
 
 
+def copied_build_id(replicas: list[Replica], hashes: dict | None = None) -> str:
+    """The id of the copied-vector build of `replicas`: the same files give the same id, so a
+    benchmark can tell that an index it kept is still the one it would build."""
+    from ingest.manifest import sha256_file
+    from ingest.pipeline import PIPELINE_VERSION
+
+    hashes = hashes or {r.path: sha256_file(r.path) for r in replicas}
+    # The source build's id is not part of it: that build is made from the same corpus files.
+    return "copied-" + content_id(PIPELINE_VERSION, MODEL_NAME, *(f"{r.path.name}:{hashes[r.path]}" for r in replicas),
+                                  length=10)
+
+
 def write_build_with_copied_vectors(
     replicas: list[Replica], source: StoreLocation, target: StoreLocation, count
 ) -> CopiedBuild:
@@ -170,16 +182,16 @@ def write_build_with_copied_vectors(
     from the complete build at `source` (see the module docstring). One document at a time is
     held in memory; the build goes through `Catalog.writing`, so it is atomic like any other."""
     from ingest.manifest import doc_id_for, read_manifest, sha256_file
-    from ingest.pipeline import PIPELINE_VERSION, process_file
+    from ingest.pipeline import process_file
 
     started = time.perf_counter()
-    vectors = _Vectors(Catalog(source))
+    source_catalog = Catalog(source)
+    vectors = _Vectors(source_catalog)
     manifest: dict[str, dict] = {}
     for folder in sorted({r.path.parent for r in replicas}):
         manifest.update(read_manifest(folder))
     hashes = {r.path: sha256_file(r.path) for r in replicas}
-    build_id = "copied-" + content_id(PIPELINE_VERSION, MODEL_NAME, *(f"{r.path.name}:{hashes[r.path]}" for r in replicas),
-                                      length=10)
+    build_id = copied_build_id(replicas, hashes)
     catalog = Catalog(target)
     documents, counts = [], {"passages": 0, "checklist": 0, "sentences": 0}
     with catalog.write_lock():

@@ -41,10 +41,10 @@ def build_groups(retriever, questions) -> list[Group]:
     groups = []
     texts = [retriever.parse(q.question).embed_text for q in questions]
     vectors = retriever.embedder.embed_documents(texts, batch_size=32)
-    sims = retriever.sentence_similarities(vectors)
+    best = retriever.best_sentences(vectors)
     for n, q in enumerate(questions):
         parsed = retriever.parse(q.question)
-        ids, x, _ = retriever.candidates(parsed, vectors[n], sims[:, n], q.area)
+        ids, x, _ = retriever.candidates(parsed, vectors[n], best[:, n], q.area)
         passages = [retriever.index.passages[i] for i in ids]
         quotes = [g.quote for g in q.gold]
         y = np.array([any(present(g, p.text) for g in quotes) for p in passages], dtype=float)

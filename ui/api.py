@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,6 +39,7 @@ from assistant.errors import (
     UnknownAreaError,
 )
 from assistant.settings import Settings
+from ui.workqueue import Busy, WorkQueue
 
 log = logging.getLogger("hha.api")
 
@@ -60,16 +62,19 @@ class Service:
     """The assistant this process owns and the state of its index: "building" (there was no
     index: one is being built), "loading" (model and index loading), "ready" or "failed"."""
 
-    def __init__(self, settings: Settings, assistant=None):
+    def __init__(self, settings: Settings, assistant=None, queue: WorkQueue | None = None):
         self.settings = settings
         self.assistant = assistant
         self.status = "starting"
         self.progress: dict | None = None
         self.problem: str | None = None
-        self.lock = threading.Lock()  # one answer at a time: the work is CPU-bound
+        # Answers run on worker threads (one per core), a bounded number waiting; the event
+        # loop only awaits them, so health checks and the docs stay quick under load.
+        self.queue = queue or WorkQueue(settings.workers or None, settings.queue_depth)
         self._settled = threading.Event()
         self._start_lock = threading.Lock()
         self._started = False
+        self._index_error: Exception | None = None
 
     def start(self) -> None:
         """Idempotent: decide now whether an index must be built, then prepare in the background."""
@@ -92,13 +97,25 @@ class Service:
             if build:
                 self._build()
                 self.status = "loading"
+            # The model and the index load side by side: one is mostly torch starting, the
+            # other Chroma reading, and a cold start is the sum of both otherwise.
+            index = threading.Thread(target=self._load_index, name="hha-load-index", daemon=True)
+            index.start()
             self.assistant.embedder.load()
-            _ = self.assistant.index
+            index.join()
+            if self._index_error is not None:
+                raise self._index_error
             self.status = "ready"
         except Exception as exc:  # noqa: BLE001 - reported by /api/health, never raised into a request
             self._fail(exc)
         finally:
             self._settled.set()
+
+    def _load_index(self) -> None:
+        try:
+            _ = self.assistant.index
+        except Exception as exc:  # noqa: BLE001 - re-raised in the preparing thread
+            self._index_error = exc
 
     def _fail(self, exc: Exception) -> None:
         # Preparing involves no question, so the error may be shown and logged in full.
@@ -222,22 +239,33 @@ def _with_quotes(answer) -> dict:
 
 
 
-@api.post("/ask", summary="Guidance for a question or a case, every sentence quoted and cited")
-def ask(body: AskRequest, service: ServiceDep) -> dict:
+BUSY_RESPONSE = {503: {"description": "Every worker is busy and the queue is full: retry after `Retry-After` seconds."}}
+
+
+def _json(make, *args) -> JSONResponse:
+    """The response, encoded in the worker thread: an answer's JSON is tens of kilobytes, and
+    encoding it on the event loop would hold up every other request meanwhile."""
+    return JSONResponse(make(*args))
+
+
+def _answer(assistant, body: AskRequest) -> dict:
     from assistant.render import to_markdown
 
-    assistant = service.ready_assistant()
-    with service.lock:
-        answer = assistant.answer(body.question, area=body.area or None, role=body.role, mode=body.mode)
+    answer = assistant.answer(body.question, area=body.area or None, role=body.role, mode=body.mode)
     # Each citation carries the retrieval that brought its passage in (scores and ranks), for trainers.
     return {"markdown": to_markdown(answer), **_with_quotes(answer)}
 
 
-@api.post("/search", summary="The passages that best match a query, best first")
-def search(body: SearchRequest, service: ServiceDep) -> dict:
-    assistant = service.ready_assistant()
-    with service.lock:
-        hits = assistant.search(body.query, area=body.area or None, k=body.k)
+@api.post("/ask", summary="Guidance for a question or a case, every sentence quoted and cited",
+          responses=BUSY_RESPONSE)
+async def ask(body: AskRequest, service: ServiceDep) -> dict:
+    # Waiting for the index to be ready may take a while: off the event loop, outside the queue.
+    assistant = await run_in_threadpool(service.ready_assistant)
+    return await service.queue.run(_json, _answer, assistant, body)
+
+
+def _search(assistant, body: SearchRequest) -> dict:
+    hits = assistant.search(body.query, area=body.area or None, k=body.k)
     return {
         "passages": [
             {"id": h.passage.id, "document_id": h.passage.doc_id, "title": h.passage.title,
@@ -246,6 +274,12 @@ def search(body: SearchRequest, service: ServiceDep) -> dict:
             for h in hits
         ]
     }
+
+
+@api.post("/search", summary="The passages that best match a query, best first", responses=BUSY_RESPONSE)
+async def search(body: SearchRequest, service: ServiceDep) -> dict:
+    assistant = await run_in_threadpool(service.ready_assistant)
+    return await service.queue.run(_json, _search, assistant, body)
 
 
 def _document(doc, passages: int) -> dict:
@@ -322,6 +356,13 @@ async def _assistant_error(request: Request, exc: AssistantError) -> JSONRespons
     if isinstance(exc, BadQuestionError):
         return JSONResponse({"detail": f"Bad question: {exc}."}, status_code=status)
     return JSONResponse({"detail": str(exc) if status != 500 else "Internal error."}, status_code=status)
+
+
+async def _busy(request: Request, exc: Busy) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"The service is busy answering other requests; try again in {exc.retry_after} s."},
+        status_code=503, headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -418,6 +459,7 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.service.start()
         yield
+        app.state.service.queue.close()
 
     app = FastAPI(
         title="Hidden Harm guidance assistant",
@@ -437,6 +479,7 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     app.include_router(open_api)
     app.add_exception_handler(AssistantError, _assistant_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Busy, _busy)
     app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)  # outermost of ours: sees every status, 413s included
     return app

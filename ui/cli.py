@@ -184,7 +184,7 @@ def cmd_train_ranker(args, settings: Settings) -> int:
 def cmd_bench(args, settings: Settings) -> int:
     from evals.bench import main as bench_main
 
-    return bench_main(settings, quick=args.quick, out_dir=args.out)
+    return bench_main(settings, quick=args.quick, out_dir=args.out, scale=args.scale)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure speed and memory against a baseline in the same run")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--scale", type=int, default=None,
+                   help="the largest corpus size to measure, as a multiple of the corpus (default 100; 10 with --quick)")
     p.set_defaults(func=cmd_bench)
     return parser
 
