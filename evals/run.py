@@ -14,6 +14,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from assistant.records import Answer
+from assistant.routes import asks_for_route
 from evals.dataset import SPLITS, Case, Question, load_cases, load_questions
 from evals.metrics import K_VALUES, average, present, retrieval_scores
 
@@ -68,7 +69,7 @@ def evaluate(assistant, baseline, questions: list[Question], cases: list[Case]) 
         t2 = time.perf_counter()
         row: dict = {
             "id": q.id, "kind": q.kind, "persona": q.persona, "documents": list(q.documents),
-            "answerable": q.answerable, "urgent": q.urgent, "slang": q.slang,
+            "answerable": q.answerable, "urgent": q.urgent, "slang": q.slang, "asks_route": asks_for_route(q.question),
             "ours": {
                 "abstained": answer.abstained, "urgent_shown": answer.urgent is not None,
                 "top_similarity": round(hits[0].similarity, 4) if hits else 0.0,
@@ -145,10 +146,11 @@ def _system_summary(rows: list[dict], cases: list[dict], system: str) -> dict:
         out["case_sources_max"] = max(c["sources"] for c in cases)
     if system == "ours":
         # Urgent recall: "What to do now" shown when a question or case has an immediate-risk signal.
-        flagged = [(r["urgent"], r["ours"]["urgent_shown"]) for r in rows] + [(c["urgent"], c["urgent_shown"])
-                                                                              for c in cases]
-        urgent = [shown for u, shown in flagged if u]
-        calm = [shown for u, shown in flagged if not u]
+        # A question that asks whom to call gets the route too, as it should: not a false alarm.
+        flagged = [(r["urgent"], r["ours"]["urgent_shown"], r.get("asks_route", False)) for r in rows]
+        flagged += [(c["urgent"], c["urgent_shown"], False) for c in cases]
+        urgent = [shown for u, shown, _ in flagged if u]
+        calm = [shown for u, shown, route in flagged if not u and not route]
         out["urgent_recall"] = round(mean(urgent), 4) if urgent else None
         out["false_urgent"] = round(mean(calm), 4) if calm else None
     if system == "ours":
