@@ -442,6 +442,30 @@ class Catalog:
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
 
+    # -- vectors for the next build to reuse ------------------------------------------------
+    def save_vectors(self, build_id: str, keys: Sequence[str], matrix: np.ndarray) -> None:
+        """Keep a build's vectors by key beside it (local store), so the next ingest reuses them
+        without opening a Chroma directory that a running service may have open."""
+        if self._server is not None:
+            return  # a server is read through its API: `Build.vector_cache`
+        unique = dict(zip(keys, range(len(keys)), strict=True))
+        path = self._build_dir(build_id)
+        np.save(path / "vectors.npy", matrix[list(unique.values())].astype(np.float32))
+        (path / "vector-keys.json").write_text(json.dumps(list(unique)), encoding="utf-8")
+
+    def load_vectors(self, build_id: str) -> dict[str, np.ndarray]:
+        if self._server is not None:
+            return self.open(build_id).vector_cache()
+        path = self._build_dir(build_id)
+        try:
+            keys = json.loads((path / "vector-keys.json").read_text(encoding="utf-8"))
+            matrix = np.load(path / "vectors.npy")
+        except (OSError, ValueError):
+            return {}
+        if len(keys) != len(matrix):
+            return {}
+        return dict(zip(keys, matrix, strict=True))
+
     # -- the writer's lock -------------------------------------------------------------
     @contextmanager
     def write_lock(self) -> Iterator[None]:

@@ -50,16 +50,18 @@ class Change:
     added: list[str] = field(default_factory=list)  # document ids
     removed: list[str] = field(default_factory=list)
     assumed: dict[str, dict[str, str]] = field(default_factory=dict)  # doc id -> field -> "value (why)"
+    updated: list[str] = field(default_factory=list)  # of `added`: ids that were already in the library
+    files: dict[str, str] = field(default_factory=dict)  # doc id -> file name in the library
 
     def summary(self) -> str:
         lines = []
         for doc_id in self.added:
-            lines.append(f"added {doc_id}")
+            lines.append(f"{'updated' if doc_id in self.updated else 'added'} {doc_id}")
             for name, text in self.assumed.get(doc_id, {}).items():
                 lines.append(f"  assumed {name}: {text}")
             if self.assumed.get(doc_id):
-                lines.append("  (correct with: hha ingest <file> --area ... --place ... --title ...; "
-                             "see `hha sources`)")
+                lines.append(f"  to correct: hha ingest {self.files.get(doc_id, '<file>')} --area AREA --place PLACE "
+                             f"[--title ... --kind ... --date ... --version ... --review-date ...]")
         lines.extend(f"removed {doc_id}" for doc_id in self.removed)
         if self.report is not None:
             lines.append(self.report.summary())
@@ -132,6 +134,9 @@ class Library:
                     self._copy(path, dest)
                 text = with_entry(text, path.stem, entry)
                 change.added.append(doc_id)
+                change.files[doc_id] = str(dest)
+                if doc_id in files and doc_id != replaces:
+                    change.updated.append(doc_id)
                 if assumed:
                     change.assumed[doc_id] = assumed
             write_manifest_text(self.folder, text)

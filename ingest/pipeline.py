@@ -177,7 +177,7 @@ def _previous_vectors(catalog: Catalog, current: dict) -> dict[str, np.ndarray]:
     if not current or current.get("model") != MODEL_NAME:
         return {}
     try:
-        return catalog.open().vector_cache()
+        return catalog.load_vectors(current["build"])
     except Exception:  # noqa: BLE001 - a missing or damaged previous build only costs time
         return {}
 
@@ -286,6 +286,7 @@ def build_locked(
         build.add_passages(passages, matrix[: cuts[0]], keys[: cuts[0]])
         build.add_checklist(items, matrix[cuts[0] : cuts[1]], keys[cuts[0] : cuts[1]])
         build.add_sentences(sentences, matrix[cuts[1] :], keys[cuts[1] :])
+        catalog.save_vectors(build_id, keys, matrix)
     report.timings["write"] = round(time.perf_counter() - mark, 2)
     report.seconds = time.perf_counter() - started
     return report

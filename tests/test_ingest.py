@@ -322,3 +322,17 @@ def test_importing_the_package_is_cheap():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("numbered", [False, True], ids=["bulleted", "numbered"])
+def test_question_lists_of_any_protocol_become_checklist_items_with_their_topic(tmp_path, token_counter, numbered):
+    from tests.protocols import make_protocol_pdf, protocol_pages
+
+    pdf = make_protocol_pdf(tmp_path / "northmoor.pdf", numbered=numbered)
+    _, passages, items, _, _ = process_file(pdf, None, sha256_file(pdf), token_counter)
+    questions = [text for kind, text in protocol_pages()[1] if kind == "bullet"]
+    assert [i.text for i in items] == questions
+    assert {i.topic for i in items} == {"3. Questions for drug and alcohol workers"}
+    referral = next(p for p in passages if p.paragraph == "2.2")
+    # a short PDF's wrapped lines are joined: the out-of-hours sentence is one sentence
+    assert "telephone the Northmoor Emergency Duty Service on 01632 960999." in referral.text

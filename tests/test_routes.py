@@ -144,3 +144,12 @@ def test_progress_bars_start_when_their_stage_starts(capsys):
     rate = float(err.split("50/100")[1].split("text/s")[0].split(",")[-1])
     assert rate < 1000  # 50 texts in 0.2 s, not the huge rate of a bar made when work was done
     update("embedding", 100, 100)
+
+
+def test_the_chat_source_label_carries_ocr_and_currency():
+    from ui.markup import citation_label
+
+    c = {"n": 2, "title": "Northmoor protocol", "section": "2. Referral", "page": 1, "ocr": True,
+         "currency": "past its review date (January 2020): check this is still the current version"}
+    assert citation_label(c) == ("[2] Northmoor protocol — 2. Referral, p. 1 (OCR text) — past its review date "
+                                 "(January 2020): check this is still the current version")

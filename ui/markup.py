@@ -53,7 +53,9 @@ def highlight(text: str, spans: list[dict]) -> str:
 def citation_label(c: dict) -> str:
     where = c.get("section") or "whole document"
     page = f", p. {c['page']}" if c.get("page") is not None else ""
-    return f"[{c['n']}] " + escape(f"{c['title']} — {where}{page}")
+    ocr = " (OCR text)" if c.get("ocr") else ""
+    currency = f" — {c['currency']}" if c.get("currency") else ""
+    return f"[{c['n']}] " + escape(f"{c['title']} — {where}{page}{ocr}{currency}")
 
 
 def without_sources(markdown: str) -> str:
