@@ -392,6 +392,18 @@ class OnDemandSimilarities:
             self._rows.update(zip(rows, self._retriever.sentence_scores(self._vectors, rows), strict=True))
         return self._rows[row]
 
+    def rows(self, rows) -> np.ndarray:
+        """Several sentences' similarities with each query (len(rows) x queries), the missing
+        ones computed in one product."""
+        rows = [int(r) for r in rows]
+        bad = [r for r in rows if not 0 <= r < self.shape[0]]
+        if bad:
+            raise IndexError(f"sentence row {bad[0]} out of range (0..{self.shape[0] - 1})")
+        missing = sorted({r for r in rows if r not in self._rows})
+        if missing:
+            self._rows.update(zip(missing, self._retriever.sentence_scores(self._vectors, missing), strict=True))
+        return np.array([self._rows[r] for r in rows]).reshape(len(rows), self.shape[1])
+
     def best(self, query: int) -> float:
         """The best similarity of any sentence with query `query` (the HNSW search's first hit)."""
         if self._best is None:
@@ -404,8 +416,14 @@ class OnDemandSimilarities:
             row, query = key
             if isinstance(row, slice) and row == slice(None):
                 return _Column(self, int(query))
+            if _many(row):
+                return self.rows(row)[:, query]
             return self.row(int(row))[query] if isinstance(query, slice) else float(self.row(int(row))[query])
-        return self.row(int(key))
+        return self.rows(key) if _many(key) else self.row(int(key))
+
+
+def _many(key) -> bool:
+    return isinstance(key, (list, tuple, np.ndarray))
 
 
 class _Column:
@@ -419,7 +437,9 @@ class _Column:
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, row) -> float:
+    def __getitem__(self, row):
+        if _many(row):
+            return self._sims.rows(row)[:, self._query]
         return float(self._sims.row(int(row))[self._query])
 
     def max(self) -> float:

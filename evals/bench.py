@@ -423,10 +423,9 @@ def scale_worker(data_dir: Path, questions: int, passes: int, threads: int | Non
     from assistant.embed import Embedder
     from assistant.store import StoreLocation
 
-    if threads:
-        torch.set_num_threads(threads)
     started = time.perf_counter()
-    embedder = Embedder().load()
+    # As the service does: torch and BLAS both limited (see `assistant.embed.limit_blas_threads`).
+    embedder = Embedder(threads=threads).load()
     model_s = time.perf_counter() - started
     rss_model = rss_mb()
     assistant = Assistant(StoreLocation(data_dir), embedder=embedder)

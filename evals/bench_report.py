@@ -148,6 +148,12 @@ def headline(r: dict) -> list[str]:
     return lines
 
 
+def _exact(factor: int, s: dict) -> str:
+    if factor == 1:
+        return "100.0%"
+    return f"{s['exact_vectors']:.1%}" if "exact_vectors" in s else "(kept from an earlier run)"
+
+
 def _costs(s: dict) -> str:
     costs = s.get("sentence_search_ms")
     return f"{_ms(costs['exact'])} / {_ms(costs['hnsw'])}" if costs else "n/a"
@@ -239,7 +245,7 @@ def report_markdown(r: dict, plot_name: str | None) -> str:
             f"| {s['index_load_s']} | "
             f"{_ms(s['search']['p50'])} / {_ms(s['search']['p95'])} | {_ms(s['answer']['p50'])} / "
             f"{_ms(s['answer']['p95'])} | {s['rss_model_mb']:.0f} / {s['rss_loaded_mb']:.0f} / "
-            f"{s['rss_after_mb']:.0f} | {_costs(s)} | {s.get('exact_vectors', 1.0):.1%} |")
+            f"{s['rss_after_mb']:.0f} | {_costs(s)} | {_exact(factor, s)} |")
     if r.get("others_cpu"):
         lines += ["", "## Other work on the machine", "",
                   "Share of all CPU time used by processes other than the benchmark's own while each part ran (the "

@@ -94,6 +94,10 @@ def _check_ann_matches_exact(retrievers, embedder) -> None:
         assert column.max() == pytest.approx(float(full[:, n].max()), abs=1e-5)
         assert lazy[rows[1], n] == pytest.approx(float(full[rows[1], n]), abs=1e-5)
     assert ann.sentence_scores(vectors, rows) == pytest.approx(exact.sentence_scores(vectors, rows), abs=1e-5)
+    # Several rows at once, as numpy would index them.
+    assert lazy[rows, 1] == pytest.approx(full[rows, 1], abs=1e-5)
+    assert lazy[:, 2][np.array(rows)] == pytest.approx(full[rows, 2], abs=1e-5)
+    assert lazy[rows] == pytest.approx(full[rows], abs=1e-5)
     with pytest.raises(IndexError, match="out of range"):
         lazy[len(full)]
 
