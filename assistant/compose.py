@@ -224,6 +224,8 @@ class Composer:
                 continue
             if builder.repeats(text) or echoes(text, plan.text):
                 continue
+            if c.kind != GUIDANCE and len(text.split()) < t.min_reported_words:
+                continue  # a table cell or a survey's answer option, not a finding or background
             if any(k.passage.id == c.passage.id and k.span[0] < span[1] and span[0] < k.span[1] for _, k in chosen):
                 continue  # overlaps an extract already chosen (a widened one)
             builder.reserve(text, c.passage)

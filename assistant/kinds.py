@@ -44,6 +44,9 @@ _IMPERATIVE = re.compile(
 _CONTEXT_SECTION = re.compile(r"\b(legal|legislation|policy (framework|context)|local context|background|definitions?|"
                               r"references|bibliography|acknowledg|glossary|contents)\b", re.I)
 _STRONG = re.compile(r"\?\s*$|\b(should|must|need(s)? to|ensure|it is (vital|important|essential|critical))\b", re.I)
+# A checklist question whose question mark the extraction lost ("Are there known learning difficulties").
+_ASKS = re.compile(r"^(if [^,]{1,40}, )?(is|are|do|does|did|has|have|had|what|where|who|how|when|can|will|would|"
+                   r"could|should)\b", re.I)
 _TITLE_LIKE = re.compile(r"^[^a-z]*$|^(appendix|section|figure|table|contents|page)\b", re.I)
 
 
@@ -60,7 +63,7 @@ def sentence_kind(text: str, section: tuple[str, ...], doc_kind: str) -> str:
             return BACKGROUND  # the legal and policy background a protocol opens with
         if _FINDING.search(text) and not directive:
             return FINDING
-        if directive or text.rstrip().endswith("?"):
+        if directive or text.rstrip().endswith("?") or _ASKS.match(text):
             return GUIDANCE
         if len(text.split()) <= 6 or _TITLE_LIKE.search(text):
             return BACKGROUND

@@ -21,6 +21,7 @@ class Tuning:
     extract_floor: float = -99.0
     extract_window: float = 99.0
     per_passage: int = 4  # extracts from one passage at most (dev: 4 > 3 > 2)
+    min_reported_words: int = 8  # a finding or background extract is a sentence, not a table cell
 
     # -- questions --------------------------------------------------------------------------------
     question_hits: int = 6  # passages of the question's ranking whose sentences are candidates (dev)
