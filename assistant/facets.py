@@ -159,12 +159,19 @@ def find_area(text: str, areas: dict[str, tuple[str, ...]]) -> tuple[str, str] |
     'Dunstable', 'Stoke'), given each local area's place names. The longest name wins (so
     'Central Bedfordshire' beats 'Bedford')."""
     best: tuple[str, str] | None = None
-    for area, places in areas.items():
-        for place in (area, *places):
-            m = re.search(rf"(?<![\w-]){re.escape(place)}(?![\w-])", text, re.I)
-            if m and (best is None or len(place) > len(best[1])):
-                best = (area, m.group(0))
+    for area, place, pattern in _area_patterns(tuple((a, tuple(p)) for a, p in areas.items())):
+        m = pattern.search(text)
+        if m and (best is None or len(place) > len(best[1])):
+            best = (area, m.group(0))
     return best
+
+
+@lru_cache(maxsize=8)
+def _area_patterns(areas: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[str, str, re.Pattern]]:
+    """Compiled once per library: a national library names thousands of places, more than the
+    regular-expression cache holds."""
+    return [(area, place, re.compile(rf"(?<![\w-]){re.escape(place)}(?![\w-])", re.I))
+            for area, places in areas for place in (area, *places)]
 
 
 def detect_area(text: str, areas: dict[str, tuple[str, ...]]) -> str | None:
