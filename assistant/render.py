@@ -51,7 +51,7 @@ def _part(part: AnswerPart, labels: dict[int, str] | None = None, label_all: boo
     bullet quoting its contacts (or any bullet, with `label_all`) says whose they are."""
     lines = [f"**{part.heading}**", ""]
     if part.note:
-        lines += [f"_{part.note}_", ""]
+        lines += [f"_{escape(part.note)}_", ""]  # a note may name a source's title
     for text, n in _grouped(part.extracts):
         label = (labels or {}).get(n)
         if label and (label_all or _CONTACT.search(text)):
