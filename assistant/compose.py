@@ -21,7 +21,7 @@ import numpy as np
 
 from assistant.errors import BadQuestionError, UnknownAreaError
 from assistant.evidence import Candidate, Evidence, candidates, gather, load_extract_scorer
-from assistant.facets import URGENT_PROTOTYPES, past_or_general
+from assistant.facets import URGENT_PROTOTYPES, detect_facets, past_or_general
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE
 from assistant.plan import Plan, read_question
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
@@ -125,8 +125,7 @@ class Composer:
                 parts.append(self.supervision(builder, plan, evidence))
             chosen = self.choose(builder, plan, evidence)
             parts += self.guidance_parts(builder, plan, evidence, chosen)
-            checklist = [builder.extract(c.passage, c.span, s) for s, c in chosen
-                         if c.kind == GUIDANCE and c.text.rstrip().endswith("?")]
+            checklist = [builder.extract(c.passage, c.span, s) for s, c in chosen if c.is_question]
         if plan.area is not None and any(
             self.index.scope_of(c.passage) == "local" and c.passage.area != plan.area for c in builder.citations
         ):
@@ -167,9 +166,6 @@ class Composer:
             if q.weights.get(t, 1.0) == 1.0 and self.index.bm25.idf(t) == 0.0 and t not in known
             and t not in CHAT_STEMS and len(t) >= 3 and not any(c.isdigit() for c in t)
         ]
-
-    def decline_features(self, plan: Plan, evidence: Evidence) -> np.ndarray:
-        return decline_features(self, evidence)
 
     def declines(self, plan: Plan, evidence: Evidence) -> bool:
         """Decline when the evidence is too weak for the question (a model fitted on dev)."""
@@ -217,8 +213,7 @@ class Composer:
             span = with_context(c.passage, c.span)
             c = Candidate(row=c.row, passage=c.passage, span=span, kind=c.kind, query=c.query, x=c.x)
             text = c.text
-            is_question = c.kind == GUIDANCE and text.rstrip().endswith("?")
-            if (is_question and asked >= questions) or per_passage.get(c.passage.id, 0) >= t.per_passage:
+            if (c.is_question and asked >= questions) or per_passage.get(c.passage.id, 0) >= t.per_passage:
                 continue
             if builder.words + len(text.split()) > words or not builder.can_cite(c.passage, sources):
                 continue
@@ -230,7 +225,7 @@ class Composer:
                 continue  # overlaps an extract already chosen (a widened one)
             builder.reserve(text, c.passage)
             per_passage[c.passage.id] = per_passage.get(c.passage.id, 0) + 1
-            asked += is_question
+            asked += c.is_question
             chosen.append((score, c))
         return chosen
 
@@ -240,7 +235,7 @@ class Composer:
         and background apart, labelled; parts in the order of their best extract."""
         groups: dict[str, list[tuple[float, Candidate]]] = {}
         for score, c in chosen:
-            if c.kind == GUIDANCE and c.text.rstrip().endswith("?"):
+            if c.is_question:
                 continue  # a question to explore
             if c.kind == FINDING:
                 heading = HEADING_FINDINGS
@@ -264,11 +259,11 @@ class Composer:
     def supervision(self, builder: _Builder, plan: Plan, evidence: Evidence) -> AnswerPart:
         """For a manager: the questions the protocols ask of a case in supervision (the
         managers' checklist and the analysis questions), and what the summary leaves out."""
-        items = [i for i in self.index.checklist
-                 if any(s.lower() in " ".join(i.section).lower() for s in SUPERVISION_TOPICS)]
+        rows = [n for n, i in enumerate(self.index.checklist)
+                if any(s.lower() in " ".join(i.section).lower() for s in SUPERVISION_TOPICS)]
+        items = [self.index.checklist[n] for n in rows]
         extracts = []
         if items:
-            rows = [self.index.checklist.index(i) for i in items]
             sims = self.index.checklist_vectors[rows] @ evidence.vectors[0]
             for j in np.argsort(-sims)[:6]:
                 item = items[j]
@@ -278,7 +273,7 @@ class Composer:
                     continue
                 builder.reserve(text, passage)
                 extracts.append(builder.extract(passage, (item.start, item.end), float(sims[j])))
-        mentioned = {f.name for f in plan.facets} | {f.name for f in _all_facets(plan.text)}
+        mentioned = {f.name for f in detect_facets(plan.text)}  # plan.facets holds only a case's first few
         gaps = [label for name, label in SUPERVISION_GAPS if name not in mentioned]
         note = f"The summary does not mention: {'; '.join(gaps)}." if gaps else None
         return AnswerPart(heading=HEADING_SUPERVISION, extracts=tuple(extracts), note=note)
@@ -360,12 +355,6 @@ def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
 def _labelled(extracts: list[Extract], builder: _Builder) -> str:
     titles = list(dict.fromkeys(builder.citations[e.citation - 1].passage.title for e in extracts))
     return "From: " + "; ".join(titles) + ". What these sources report or describe, not guidance to follow."
-
-
-def _all_facets(text: str):
-    from assistant.facets import detect_facets
-
-    return detect_facets(text)
 
 
 def _trigrams(text: str) -> set[tuple[str, ...]]:

@@ -74,9 +74,10 @@ def gather(plan: Plan, retriever: Retriever, k: int) -> Evidence:
     queries.extend(retriever.parse(a) for a in case_aspects)
     vectors = retriever.embed([q.embed_text for q in queries])
     names = [None] + [f.name for f in plan.facets] + [None] * len(case_aspects)
-    hits = retriever.search_vectors(queries, vectors, area=plan.area, k=k, facet_names=names)
+    sims = retriever.sentence_similarities(vectors)  # once: ranking and extract scoring both read it
+    hits = retriever.search_vectors(queries, vectors, area=plan.area, k=k, facet_names=names, sentence_sims=sims)
     return Evidence(queries=tuple(queries), vectors=vectors, hits=tuple(tuple(h) for h in hits),
-                    sims=retriever.sentence_similarities(vectors), facets=len(plan.facets), aspects=case_aspects)
+                    sims=sims, facets=len(plan.facets), aspects=case_aspects)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ class Candidate:
     @property
     def text(self) -> str:
         return self.passage.text[self.span[0] : self.span[1]]
+
+    @property
+    def is_question(self) -> bool:
+        """A checklist question: shown under *Questions to explore*, not as guidance."""
+        return self.kind == GUIDANCE and self.text.rstrip().endswith("?")
 
 
 def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate]:

@@ -196,9 +196,11 @@ class Retriever:
         return self.search_vectors([q], vectors, area=area, k=k)[0]
 
     def search_vectors(
-        self, queries: list[Query], vectors: np.ndarray, *, area: str | None, k: int, facet_names: list[str] | None = None
+        self, queries: list[Query], vectors: np.ndarray, *, area: str | None, k: int, facet_names: list[str] | None = None,
+        sentence_sims=None,
     ) -> list[list[Hit]]:
-        best_sentences = self.best_sentences(vectors)
+        """`sentence_sims`: `sentence_similarities(vectors)`, when the caller has it already."""
+        best_sentences = self.best_sentences(vectors, sentence_sims)
         out = []
         for n, q in enumerate(queries):
             ids, x, dense = self.candidates(q, vectors[n], best_sentences[:, n], area)
@@ -249,13 +251,13 @@ class Retriever:
         return ids.tolist(), x, dense[ids]
 
     # -- the sentence search -----------------------------------------------------------
-    def best_sentences(self, vectors: np.ndarray) -> np.ndarray:
+    def best_sentences(self, vectors: np.ndarray, sims=None) -> np.ndarray:
         """Each passage's best-matching sentence, per query (passages x queries; -1 where the
         search saw none of its sentences): a precise checklist question inside a long passage
         is found even when the passage as a whole is diluted."""
         best = np.full((len(self.index.passages), len(vectors)), -1.0, dtype=np.float32)
         if self.index.sentence_search == "exact":
-            sims = self.sentence_similarities(vectors)
+            sims = self.sentence_similarities(vectors) if sims is None else sims
             if len(sims):
                 np.maximum.at(best, self.index.sentence_owner, sims)
             return best
@@ -295,17 +297,6 @@ class Retriever:
     def _recall(self, vectors: np.ndarray) -> list[float] | None:
         with self._recent_lock:
             return self._recent.get(self._key(vectors))
-
-    def fuse(self, dense: list[tuple[str, float]], lexical: list[tuple[int, float]], *, area: str | None) -> list[Hit]:
-        """Reciprocal-rank fusion of two rankings (for fixed queries such as the referral route)."""
-        scores: dict[str, float] = {}
-        for rank, (pid, _) in enumerate(dense, start=1):
-            scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
-        for rank, (i, _) in enumerate(lexical, start=1):
-            pid = self.index.passages[i].id
-            scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
-        hits = [Hit(passage=self.index.by_id[pid], score=s) for pid, s in scores.items() if pid in self.index.by_id]
-        return sorted(hits, key=lambda h: -h.score)
 
 
 def static_features(passages: list[Passage], items: list[ChecklistItem], documents: list[Document],

@@ -133,7 +133,7 @@ ANSWERABLE_DECLINED_AT_MOST = 0.02  # the issue's bound: answerable questions wr
 def train_decline(composer, questions, out=None) -> dict:
     """Fit P(the sources answer this question) on dev, and a threshold from cross-validated
     scores that declines at most 2% of answerable dev questions."""
-    from assistant.compose import DECLINE_FEATURES
+    from assistant.compose import DECLINE_FEATURES, decline_features
     from assistant.evidence import gather
     from assistant.rank import with_meta
 
@@ -143,7 +143,7 @@ def train_decline(composer, questions, out=None) -> dict:
         plan = composer.plan(q.question, area=q.area)
         if plan.case:
             continue  # a case description is never declined
-        rows.append(composer.decline_features(plan, gather(plan, composer.retriever, k=composer.tuning.hits)))
+        rows.append(decline_features(composer, gather(plan, composer.retriever, k=composer.tuning.hits)))
         labels.append(1.0 if q.answerable else 0.0)
     x, y = np.array(rows), np.array(labels)
     order = list(range(len(y)))
