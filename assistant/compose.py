@@ -81,13 +81,14 @@ def validate_question(question: str) -> str:
 
 
 class Composer:
-    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None, scorer=None):
+    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None, scorer=None, urgency=None):
         self.retriever = retriever
         self.tuning = tuning
         self.scorer = scorer if scorer is not None else load_extract_scorer()
         self._prototypes: np.ndarray | None = None  # URGENT_PROTOTYPES, embedded once
         # `decline=False`: no fitted model (while fitting one); None: the shipped model, if any.
         self.decline = load_decline() if decline is None else (decline or None)
+        self.urgency = load_urgency() if urgency is None else (urgency or None)
         self._routes: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
 
     @property
@@ -141,14 +142,30 @@ class Composer:
     # -- a child at risk now ---------------------------------------------------------------------
     def urgent_similarity(self, evidence: Evidence) -> tuple[float, str]:
         """How close the text (or one aspect of a case) comes to a kind of immediate risk."""
+        sims = self.prototype_similarities(evidence)
+        best = int(np.argmax(sims))
+        return float(sims[best]), URGENT_PROTOTYPES[best]
+
+    def prototype_similarities(self, evidence: Evidence) -> np.ndarray:
+        """Each kind of immediate risk's best similarity with the text or one aspect of a case."""
         if self._prototypes is None:
             self._prototypes = self.retriever.embed(list(URGENT_PROTOTYPES))
         own = [0] + list(range(1 + evidence.facets, len(evidence.queries)))
-        sims = evidence.vectors[own] @ self._prototypes.T
-        best = np.unravel_index(int(np.argmax(sims)), sims.shape)
-        return float(sims[best]), URGENT_PROTOTYPES[best[1]]
+        return (evidence.vectors[own] @ self._prototypes.T).max(axis=0)
 
     def read_risk(self, plan: Plan, evidence: Evidence) -> Plan:
+        """Whether a child may be at risk now: a model fitted on dev (assistant/urgency.json)
+        weighs the typed signals, whether the text speaks of the past or in general, and how
+        close it comes to each kind of immediate risk. Without one, the typed signals decide,
+        or a text very close to a kind of risk."""
+        if self.urgency is not None:
+            x = urgency_features(plan, self.prototype_similarities(evidence))
+            if self.urgency.score(x[None, :])[0] < self.urgency.meta["threshold"]:
+                return replace(plan, signals=())
+            if plan.signals:
+                return plan
+            kind = URGENT_PROTOTYPES[int(np.argmax(x[len(URGENCY_SUMMARY):]))]
+            return replace(plan, signals=(f"close to: {kind}",))
         if plan.signals or past_or_general(plan.text):
             return plan
         similarity, kind = self.urgent_similarity(evidence)
@@ -206,6 +223,7 @@ class Composer:
         chosen: list[tuple[float, Candidate]] = []
         per_passage: dict[str, int] = {}
         asked = 0
+        reported, reported_words = 0, t.case_reported_words if plan.case else t.question_reported_words
         for i in order:
             c, score = found[i], float(scores[i])
             if score < floor:
@@ -221,11 +239,14 @@ class Composer:
                 continue
             if c.kind != GUIDANCE and len(text.split()) < t.min_reported_words:
                 continue  # a table cell or a survey's answer option, not a finding or background
+            if c.kind != GUIDANCE and reported + len(text.split()) > reported_words:
+                continue  # findings and background are context; guidance is what the reader acts on
             if any(k.passage.id == c.passage.id and k.span[0] < span[1] and span[0] < k.span[1] for _, k in chosen):
                 continue  # overlaps an extract already chosen (a widened one)
             builder.reserve(text, c.passage)
             per_passage[c.passage.id] = per_passage.get(c.passage.id, 0) + 1
             asked += c.is_question
+            reported += len(text.split()) if c.kind != GUIDANCE else 0
             chosen.append((score, c))
         return chosen
 
@@ -323,6 +344,24 @@ def load_decline():
     from assistant.rank import DECLINE_FILE, Ranker
 
     return Ranker.load(DECLINE_FILE, names=DECLINE_FEATURES) if DECLINE_FILE.exists() else None
+
+
+# -- a child at risk now --------------------------------------------------------------------------
+
+URGENCY_SUMMARY = ("typed_signal", "past_or_general", "closest_kind")
+URGENCY_FEATURES = URGENCY_SUMMARY + tuple(f"kind_{n}" for n in range(len(URGENT_PROTOTYPES)))
+
+
+def urgency_features(plan: Plan, similarities: np.ndarray) -> np.ndarray:
+    """The typed signals, the past or general tense, and the similarity to each kind of risk."""
+    return np.concatenate([[bool(plan.signals), past_or_general(plan.text), float(similarities.max())],
+                           similarities]).astype(float)
+
+
+def load_urgency():
+    from assistant.rank import URGENCY_FILE, Ranker
+
+    return Ranker.load(URGENCY_FILE, names=URGENCY_FEATURES) if URGENCY_FILE.exists() else None
 
 
 # -- extracts -----------------------------------------------------------------------------------------

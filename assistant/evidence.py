@@ -38,7 +38,10 @@ EXTRACT_FEATURES = (
     "question",  # it is a question ("Is the child ...?"): a checklist item
     "length",  # log of its length in words
     "best_in_passage",  # how far below the passage's best sentence for the text
+    "concern_rank",  # 1 / (1 + its rank among the candidates for the concern it is closest to)
+    "concern_votes",  # for how many of the case's concerns it is among the three best candidates
 )
+VOTE_TOP = 3
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,20 @@ def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate
                 to_text, to_aspect, best_score[pid] - top, 1.0 / (1 + best_rank[pid]),
                 sum(w for t, w in terms.items() if t in words) / total,
                 kind == GUIDANCE, kind == FINDING, kind == BACKGROUND, text.rstrip().endswith("?"),
-                math.log(1 + len(text.split())), best_here - to_text,
+                math.log(1 + len(text.split())), best_here - to_text, 0.0, 0.0,
             ], dtype=float)
             out.append(Candidate(row=row, passage=passage, span=(a, b), kind=kind, query=j, x=x))
+    if out:
+        # How each candidate stands against the others for each concern: the best sentence for
+        # one aspect of a case may be far from the case as a whole.
+        own = np.array([c.row for c in out])
+        columns = sims[own] if sims.shape[1] == 1 else np.asarray(sims[own])[:, 1:]
+        ranks = np.argsort(np.argsort(-columns, axis=0, kind="stable"), axis=0)
+        votes = (ranks < VOTE_TOP).sum(axis=1)
+        for n, c in enumerate(out):
+            column = max(0, c.query - 1) if sims.shape[1] > 1 else 0
+            c.x[-2] = 1.0 / (1 + ranks[n, column])
+            c.x[-1] = votes[n]
     return out
 
 

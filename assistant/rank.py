@@ -21,6 +21,7 @@ import numpy as np
 RANKER_FILE = Path(__file__).with_name("ranker.json")
 DECLINE_FILE = Path(__file__).with_name("decline.json")  # the decision to decline, fitted the same way
 EXTRACT_FILE = Path(__file__).with_name("extracts.json")  # which sentences of the top passages to show
+URGENCY_FILE = Path(__file__).with_name("urgency.json")  # whether a child may be at risk now
 RRF_K = 60  # the usual reciprocal-rank constant: ranks enter as 1 / (RRF_K + rank)
 
 FEATURES = (
@@ -72,9 +73,10 @@ class Ranker:
                    scale=np.array(data["scale"]), names=names, meta=data.get("meta", {}))
 
     @classmethod
-    def rrf(cls) -> Ranker:
-        """Plain reciprocal-rank fusion of the three rankings, as a ranker (the fallback and baseline)."""
-        weights = np.array([1.0 if n in ("rr_dense", "rr_sentence", "rr_bm25") else 0.0 for n in FEATURES])
+    def rrf(cls, rankings: tuple[str, ...] = ("rr_dense", "rr_sentence", "rr_bm25")) -> Ranker:
+        """Plain reciprocal-rank fusion of the rankings named, as a ranker (the fallback and the
+        ablations' baseline)."""
+        weights = np.array([1.0 if n in rankings else 0.0 for n in FEATURES])
         return cls(weights=weights, bias=0.0, mean=np.zeros(len(FEATURES)), scale=np.ones(len(FEATURES)),
                    meta={"kind": "reciprocal-rank fusion"})
 

@@ -278,11 +278,15 @@ def main(settings, *, gate: bool = False, baseline: bool = True, out_dir: Path |
     label_lines = ["| sample half | sentences | guidance precision | guidance recall | accuracy |", "|---|---|---|---|---|"]
     label_lines += [f"| {k} | {v['sentences']} | {v['guidance_precision']} | {v['guidance_recall']} | {v['accuracy']} |"
                     for k, v in labelling.items()]
+    from evals.ablation import ablation, ablation_table
+
+    parts = ablation_table(ablation(assistant))
     (out_dir / "summary.md").write_text(
         "# Evaluation: dev and the locked test set\n\n" + table + "\n\n## Sentence kinds (hand-labelled sample)\n\n"
-        + "\n".join(label_lines) + "\n", encoding="utf-8")
+        + "\n".join(label_lines) + "\n\n## Ablations (retrieval, same run)\n\n" + parts + "\n", encoding="utf-8")
     print(table)
     print("\n" + "\n".join(label_lines))
+    print("\n" + parts)
     print(f"\nreports: {out_dir / 'dev' / 'report.md'}\n         {out_dir / 'test' / 'report.md'}")
     if gate:
         failures = check_gate(results["test"].summary)

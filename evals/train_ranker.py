@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.rank import DECLINE_FILE, EXTRACT_FILE, RANKER_FILE, Ranker, fit_logistic
+from assistant.rank import DECLINE_FILE, EXTRACT_FILE, RANKER_FILE, URGENCY_FILE, Ranker, fit_logistic
 from evals.dataset import load_cases, load_questions
 from evals.metrics import present
 
@@ -117,11 +117,13 @@ def main(settings) -> int:
     questions = load_questions("dev")
     meta = train(retriever, questions)
     retriever.ranker = Ranker.load()  # what follows reads the new ranker's scores
-    composer = Composer(retriever, decline=False)
+    composer = Composer(retriever, decline=False, urgency=False)
     extracts = train_extracts(composer, questions, load_cases("dev"))
     decline = train_decline(composer, questions)
-    print(json.dumps({"ranker": meta, "extracts": extracts, "decline": decline}, indent=2), file=sys.stderr)
-    print(f"wrote {RANKER_FILE}, {EXTRACT_FILE} and {DECLINE_FILE}")
+    urgency = train_urgency(composer, questions, load_cases("dev"))
+    print(json.dumps({"ranker": meta, "extracts": extracts, "decline": decline, "urgency": urgency}, indent=2),
+          file=sys.stderr)
+    print(f"wrote {RANKER_FILE}, {EXTRACT_FILE}, {DECLINE_FILE} and {URGENCY_FILE}")
     return 0
 
 
@@ -166,6 +168,52 @@ def train_decline(composer, questions, out=None) -> dict:
         "data_sha256": data_hash(questions),
     }
     out.write_text(with_meta(model, DECLINE_FEATURES, meta).to_json() + "\n", encoding="utf-8")
+    return meta
+
+
+# -- whether a child may be at risk now --------------------------------------------------------------
+
+FALSE_URGENT_AT_MOST = 0.08  # under the issue's 10%, with room for texts unlike dev's
+URGENCY_L2 = 1.0
+
+
+def train_urgency(composer, questions, cases, out=None) -> dict:
+    """Fit P(a child may be at risk now) on dev questions and cases, and the threshold, from
+    cross-validated scores, that raises a false alarm on at most 8% of calm dev texts (a
+    question asking whom to call gets the route anyway, so it is left out of that count)."""
+    from assistant.compose import URGENCY_FEATURES, urgency_features
+    from assistant.evidence import gather
+    from assistant.rank import with_meta
+    from assistant.routes import asks_for_route
+
+    out = out or URGENCY_FILE
+    texts = [(q.question, q.area, q.urgent) for q in questions] + [(c.vignette, c.area, c.urgent) for c in cases]
+    rows, labels, asks = [], [], []
+    for text, area, urgent in texts:
+        plan = composer.plan(text, area=area)
+        evidence = gather(plan, composer.retriever, k=composer.tuning.hits)
+        rows.append(urgency_features(plan, composer.prototype_similarities(evidence)))
+        labels.append(1.0 if urgent else 0.0)
+        asks.append(asks_for_route(text))
+    x, y, asks = np.array(rows), np.array(labels), np.array(asks)
+    order = list(range(len(y)))
+    random.Random(SEED).shuffle(order)
+    cv_scores = np.zeros(len(y))
+    for fold in range(FOLDS):
+        held = np.array([i for n, i in enumerate(order) if n % FOLDS == fold])
+        train_rows = np.setdiff1d(np.arange(len(y)), held)
+        cv_scores[held] = fit_logistic(x[train_rows], y[train_rows], l2=URGENCY_L2).score(x[held])
+    calm = (y == 0) & ~asks
+    threshold = float(np.quantile(cv_scores[calm], 1 - FALSE_URGENT_AT_MOST))
+    model = fit_logistic(x, y, l2=URGENCY_L2)
+    meta = {
+        "trained_on": "evals/data/dev (questions and cases)", "texts": len(y), "urgent": int(y.sum()),
+        "seed": SEED, "folds": FOLDS, "l2": URGENCY_L2, "threshold": round(threshold, 6),
+        "cv_urgent_recall": round(float((cv_scores[y == 1] >= threshold).mean()), 4),
+        "cv_false_urgent": round(float((cv_scores[calm] >= threshold).mean()), 4),
+        "data_sha256": data_hash(questions),
+    }
+    out.write_text(with_meta(model, URGENCY_FEATURES, meta).to_json() + "\n", encoding="utf-8")
     return meta
 
 

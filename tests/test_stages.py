@@ -170,3 +170,32 @@ def test_sentence_labelling_on_the_hand_labelled_sample():
     assert scores["dev"]["guidance_precision"] >= 0.9
     assert scores["held-out"]["guidance_precision"] >= 0.85
     assert scores["all"]["guidance_recall"] >= 0.8
+
+
+@pytest.mark.parametrize("name", ["ranker", "extracts", "decline", "urgency"])
+def test_each_shipped_model_was_fitted_on_dev_as_it_stands(name):
+    """A model fitted on other data (or other features) than what ships beside it is stale:
+    `hha train-ranker` refits them all."""
+    from assistant import compose, evidence, rank
+    from evals.dataset import load_questions
+    from evals.train_ranker import data_hash
+
+    files = {"ranker": (rank.RANKER_FILE, rank.FEATURES), "extracts": (rank.EXTRACT_FILE, evidence.EXTRACT_FEATURES),
+             "decline": (rank.DECLINE_FILE, compose.DECLINE_FEATURES),
+             "urgency": (rank.URGENCY_FILE, compose.URGENCY_FEATURES)}
+    path, names = files[name]
+    model = rank.Ranker.load(path, names=names)
+    assert "dev" in model.meta["trained_on"] and "test" not in model.meta["trained_on"]
+    questions = load_questions("dev")
+    # The passage ranker learns from answerable questions only; the others from all of dev.
+    fitted_on = [q for q in questions if q.answerable] if name == "ranker" else questions
+    assert model.meta["data_sha256"] == data_hash(fitted_on)
+
+
+def test_urgency_features_read_the_plan_and_the_closest_kind_of_risk():
+    from assistant.compose import URGENCY_FEATURES, urgency_features
+
+    x = urgency_features(plan("Dad has passed out drunk and the baby is crying"), np.array([0.2, 0.7, 0.1]))
+    assert x[:3].tolist() == [1.0, 0.0, 0.7] and len(URGENCY_FEATURES) >= 3
+    calm = urgency_features(plan("Last year mum overdosed; she has been stable since"), np.array([0.5, 0.1]))
+    assert calm[:3].tolist() == [0.0, 1.0, 0.5]
