@@ -23,9 +23,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from assistant.compose import HEADING_GUIDANCE
 from assistant.facets import Facet, detect_facets, find_area, is_case, load_facets, urgent_signals
 from assistant.plan import CASE, Plan
-from assistant.records import Answer, CarryOver, Citation, Extract
+from assistant.records import Answer, AnswerPart, CarryOver, Citation, Extract
 from assistant.text import CHAT_WORDS, lexical_tokens, stem
 
 MAX_CONTEXT_MESSAGES = 20  # earlier messages a request may carry
@@ -333,7 +334,7 @@ def finish(answer: Answer, turn: Turn, had_context: bool) -> Answer:
     elif action == ACTION_SHORTER:
         answer = shorten(answer)
     elif action == ACTION_MORE:
-        answer = narrow(answer, urgent=False)
+        answer = narrow(_under_facet(answer, turn.action.facet), urgent=False)
     answer = replace(answer, question=turn.message, conversation=carried_line(turn, had_context))
     return replace(answer, actions=offered_actions(answer))
 
@@ -365,6 +366,17 @@ def narrow(answer: Answer, *, urgent: bool = True, parts: bool = True, checklist
         parts=tuple(replace(p, extracts=renumbered(p.extracts)) for p in shown),
         checklist=renumbered(questions), citations=tuple(citations),
     )
+
+
+def _under_facet(answer: Answer, facet: Facet) -> Answer:
+    """Everything asked for as more on a facet is shown under its heading (findings and
+    background stay under their own labelled headings)."""
+    general = [p for p in answer.parts if p.heading in (HEADING_GUIDANCE, facet.heading)]
+    if not general:
+        return answer
+    merged = AnswerPart(heading=facet.heading, extracts=tuple(e for p in general for e in p.extracts))
+    rest = [p for p in answer.parts if p not in general]
+    return replace(answer, parts=(merged, *rest))
 
 
 def shorten(answer: Answer, words: int = SHORTER_WORDS, questions: int = SHORTER_QUESTIONS) -> Answer:

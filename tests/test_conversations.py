@@ -173,3 +173,19 @@ def test_offered_actions_follow_the_parts_shown():
 
     with_facet = replace(answer, parts=(AnswerPart("Domestic abuse", answer.parts[0].extracts),))
     assert offered_actions(with_facet)[-1] == "More on Domestic abuse"
+
+
+def test_more_on_a_facet_shows_its_guidance_under_the_facet_s_heading():
+    from dataclasses import replace
+
+    from assistant.conversation import _under_facet, narrow
+    from assistant.facets import load_facets
+    from assistant.records import AnswerPart
+
+    answer = _answer()
+    facet = next(f for f in load_facets() if f.name == "prescription")
+    answer = replace(answer, parts=(AnswerPart("Background", answer.parts[0].extracts[:1]),
+                                    AnswerPart("Guidance that applies", answer.parts[0].extracts[1:])))
+    more = narrow(_under_facet(answer, facet), urgent=False)
+    assert [p.heading for p in more.parts] == ["Prescribed substitutes and safe storage", "Background"]
+    assert [c.passage.id for c in more.citations][:2] == ["p2", "p1"]

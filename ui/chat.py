@@ -252,7 +252,7 @@ def _start_afresh() -> None:
     state["messages"].append({"role": "marker", "text": "New case: nothing above is carried over to what you ask next."})
 
 
-def _history(settings: Settings, build: str | None, client: Client) -> None:
+def _history(settings: Settings, build: str | None, client: Client, actions: bool = True) -> None:
     messages = st.session_state["messages"]
     for n, msg in enumerate(messages):
         if msg["role"] == "marker":
@@ -266,7 +266,7 @@ def _history(settings: Settings, build: str | None, client: Client) -> None:
                 st.error(msg["error"])
             else:
                 _answer(msg, settings, build, client)
-                if n == len(messages) - 1 and "pending" not in st.session_state:
+                if actions and n == len(messages) - 1:
                     _follow_ups(msg)
 
 
@@ -325,10 +325,13 @@ def main() -> None:
         st.info("Supervision: paste a case summary below. The answer adds the questions a supervisor would ask.",
                 icon=":material/supervisor_account:")
 
-    _history(settings, health.get("build"), client)
+    # The chat input sits at the foot of the page wherever it is called: read first, so that the
+    # answer being replaced as the latest does not show its follow-up actions meanwhile.
     prompt = st.chat_input(PLACEHOLDER[role], max_chars=MAX_QUESTION_CHARS, disabled=not ready)
     prompt = st.session_state.pop("pending", None) or prompt  # a follow-up action pressed
-    if prompt and prompt.strip():
+    asking = bool(prompt and prompt.strip())
+    _history(settings, health.get("build"), client, actions=not asking)
+    if asking:
         _ask(prompt, area, role, mode, settings, health.get("build"), client)
 
 
