@@ -102,15 +102,18 @@ class Composer:
         return read_question(text, area=area, role=role, areas=self.index.local_areas,
                              max_facets=self.tuning.case_facets)
 
-    def answer(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Answer:
+    def answer(self, question: str, *, area: str | None = None, role: str = "practitioner",
+               plan: Plan | None = None) -> Answer:
+        """`plan`: one read already (a follow-up read with the case it follows); else the question is read."""
         started = time.perf_counter()
-        plan = self.plan(question, area=area, role=role)
+        plan = plan or self.plan(question, area=area, role=role)
         evidence = gather(plan, self.retriever, k=self.tuning.hits)
         plan = self.read_risk(plan, evidence)
         timings = {"retrieve": round((time.perf_counter() - started) * 1000, 1)}
         builder = _Builder(self.index, evidence, self.tuning)
         # The route first when a child may be at risk now, or when the question asks whom to call.
-        urgent = self.what_to_do_now(builder, plan) if plan.urgent or asks_for_route(plan.text) else None
+        urgent = (self.what_to_do_now(builder, plan)
+                  if plan.urgent or plan.wants_route or asks_for_route(plan.text) else None)
         declined = not plan.case and self.declines(plan, evidence)
         notices = self.notices(plan, builder, declined)
         if declined and urgent is None:

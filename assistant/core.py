@@ -5,6 +5,7 @@ running service between requests, never in the middle of one."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from assistant.embed import Embedder, query_threads
 from assistant.records import Answer, Hit
@@ -44,13 +45,29 @@ class Assistant:
         return self._current()[0]
 
     def answer(
-        self, question: str, *, area: str | None = None, role: str = "practitioner", mode: str = "extractive"
+        self, question: str, *, area: str | None = None, role: str = "practitioner", mode: str = "extractive",
+        context: Sequence[str] = (),
     ) -> Answer:
+        """`context`: the earlier user messages of this conversation, oldest first (kept by the
+        caller, never here): the question is answered in the light of the case it follows."""
+        from assistant import conversation
+        from assistant.compose import validate_question
+        from assistant.errors import UnknownAreaError
         from assistant.provenance import annotate
 
         index, _, composer = self._current()
-        answer = annotate(composer.answer(question, area=area, role=role), index.documents,
-                          max_age_years=self.max_source_age_years)
+        if area is not None and area not in index.areas:
+            raise UnknownAreaError(area, index.areas)
+        context = [validate_question(m) for m in context if m and m.strip()]
+        turn = conversation.read_turn(context, validate_question(question), areas=index.local_areas, area=area)
+
+        def read(text: str, area_: str | None):
+            return composer.plan(text, area=area_, role=role)
+
+        plan = conversation.plan_turn(turn, read, composer.tuning.case_facets)
+        answer = composer.answer(question, area=area, role=role, plan=plan)
+        answer = conversation.finish(answer, turn, had_context=bool(context))
+        answer = annotate(answer, index.documents, max_age_years=self.max_source_age_years)
         if mode == "llm" and self.chat_model is not None:
             from assistant.llm import rewrite
 

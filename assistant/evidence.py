@@ -69,7 +69,7 @@ def aspects(text: str) -> tuple[str, ...]:
 
 def gather(plan: Plan, retriever: Retriever, k: int) -> Evidence:
     """Every query of the answer embedded in one batched call, then ranked."""
-    queries = [retriever.parse(plan.text)]
+    queries = [retriever.parse(plan.focus or plan.text)]
     for facet in plan.facets:
         # Each facet is retrieved in the protocols' words plus what the case says of it.
         queries.append(retriever.parse(facet.query, extra=facet_context(facet, plan.text)))

@@ -43,7 +43,7 @@ def detect_facets(text: str) -> list[Facet]:
 
 
 _CASE_MARKERS = re.compile(
-    r"\b(\d{1,2}\s*(yo|y/o|years?|months?|mths?|weeks?)|aged \d|kids?|children|son|daughter|baby|"
+    r"\b(\d{1,2}[\s-]*(yo|y/o|years?|months?|mths?|weeks?)|aged \d|kids?|children|son|daughter|baby|"
     r"partner|mum|dad|mother|father|service user|has (a|two|three)|lives with|referred)\b",
     re.I,
 )

@@ -23,6 +23,8 @@ class Plan:
     area: str | None
     area_from: str | None  # the words the area was read from; None when set by the user or unknown
     role: str
+    focus: str | None = None  # a follow-up's own words: query 0 of the answer, while the case gives the aspects
+    wants_route: bool = False  # the referral route is asked for by a follow-up action, whatever the words
 
     @property
     def urgent(self) -> bool:

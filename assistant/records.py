@@ -201,6 +201,26 @@ class AnswerPart:
 
 
 @dataclass(frozen=True)
+class CarryOver:
+    """How a message of a conversation was read: as a follow-up of the case before it (and what
+    of that case it carried), or as a new case. `line` is a fixed sentence of ours, shown above
+    the answer; the earlier messages themselves are never kept."""
+
+    follow_up: bool
+    line: str | None
+    facets: tuple[str, ...] = ()  # the case's facets carried over
+    signals: tuple[str, ...] = ()  # the kinds of immediate risk carried over
+    area: str | None = None
+    area_from: str | None = None  # the words the area was read from, in this message or an earlier one
+    action: str | None = None  # the follow-up action asked for ("What to do now", ...), if any
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["facets"], d["signals"] = list(self.facets), list(self.signals)
+        return d
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     area: str | None
@@ -215,6 +235,8 @@ class Answer:
     mode: str = "extractive"
     timings_ms: dict = field(default_factory=dict)
     prose: tuple[ProseSentence, ...] = ()
+    conversation: CarryOver | None = None  # set when the message was read with earlier ones
+    actions: tuple[str, ...] = ()  # follow-up requests offered under the answer ("Shorter", ...)
 
     def all_extracts(self) -> list[Extract]:
         out: list[Extract] = []
@@ -240,4 +262,6 @@ class Answer:
             "facets": list(self.facets),
             "timings_ms": self.timings_ms,
             "prose": [s.to_dict() for s in self.prose],
+            "conversation": self.conversation.to_dict() if self.conversation else None,
+            "actions": list(self.actions),
         }

@@ -63,6 +63,9 @@ def _part(part: AnswerPart, labels: dict[int, str] | None = None, label_all: boo
 
 def to_markdown(answer: Answer, *, sources: bool = True) -> str:
     lines: list[str] = []
+    carried = answer.conversation.line if answer.conversation else None
+    if carried:
+        lines += [f"_{escape(carried)}_", ""]  # it quotes the user's words: inert like any text
     if answer.abstained and not answer.urgent:
         lines += [f"**{answer.notices[-1]}**", ""]
         if answer.nearest_topics:

@@ -271,9 +271,11 @@ def main(settings, *, gate: bool = False, baseline: bool = True, out_dir: Path |
         write_report(split_results, out_dir / split)
         (out_dir / split / "results.json").write_text(json.dumps(split_results.__dict__, indent=2, default=str),
                                                       encoding="utf-8")
+    from evals.conversations import report as conversation_report
     from evals.labels import labelling_scores
 
     table = side_by_side(results)
+    conversations = conversation_report(assistant, out_dir)
     labelling = labelling_scores()
     label_lines = ["| sample half | sentences | guidance precision | guidance recall | accuracy |", "|---|---|---|---|---|"]
     label_lines += [f"| {k} | {v['sentences']} | {v['guidance_precision']} | {v['guidance_recall']} | {v['accuracy']} |"
@@ -283,8 +285,10 @@ def main(settings, *, gate: bool = False, baseline: bool = True, out_dir: Path |
     parts = ablation_table(ablation(assistant))
     (out_dir / "summary.md").write_text(
         "# Evaluation: dev and the locked test set\n\n" + table + "\n\n## Sentence kinds (hand-labelled sample)\n\n"
-        + "\n".join(label_lines) + "\n\n## Ablations (retrieval, same run)\n\n" + parts + "\n", encoding="utf-8")
+        + "\n".join(label_lines) + "\n\n## Ablations (retrieval, same run)\n\n" + parts + "\n\n"
+        + conversations.replace("# ", "## ", 1), encoding="utf-8")
     print(table)
+    print("\n" + conversations)
     print("\n" + "\n".join(label_lines))
     print("\n" + parts)
     print(f"\nreports: {out_dir / 'dev' / 'report.md'}\n         {out_dir / 'test' / 'report.md'}")

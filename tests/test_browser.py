@@ -73,3 +73,52 @@ def test_a_case_gets_a_cited_answer_in_a_real_browser(chat_url, corpus_assistant
             page.screenshot(path=str(ARTIFACTS / "browser-answer.png"), full_page=True)
         finally:
             browser.close()
+
+
+DUNSTABLE_CASE = ("Dad is the sole carer of a 2-year-old and is on take-home methadone. The health visitor found the "
+                  "bottle on the kitchen side. We're in Dunstable.")
+
+
+def test_a_three_turn_conversation_and_a_follow_up_action_in_a_real_browser(chat_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1800})
+            page.set_default_timeout(60_000)
+            page.goto(chat_url, wait_until="domcontentloaded")
+            box = page.get_by_test_id("stChatInputTextArea")
+            messages = page.get_by_test_id("stChatMessage")
+
+            def say(text: str, reply: int) -> object:
+                expect(box).to_be_enabled(timeout=60_000)
+                box.fill(text)
+                box.press("Enter")
+                answer = messages.nth(reply)
+                expect(answer).to_contain_text("[1]", timeout=120_000)
+                return answer
+
+            say(DUNSTABLE_CASE, 1)
+            second = say("what if he's drinking at weekends too?", 3)
+            expect(second).to_contain_text("Answering for the case above")
+            expect(second).to_contain_text("drinking")  # the follow-up's own facet, with the case's
+            expect(second).to_contain_text("methadone")
+            third = say("who do I ring out of hours?", 5)
+            expect(third).to_contain_text("0300 300 8123")  # the out-of-hours team of the case's area
+            expect(third).to_contain_text("from “Dunstable”")
+            # Follow-up actions sit under the latest answer only.
+            expect(second.locator("button", has_text="Questions to explore only")).to_have_count(0)
+            third.locator("button", has_text="Questions to explore only").click()
+            action = messages.nth(7)
+            expect(action).to_contain_text("Questions to explore", timeout=120_000)
+            expect(action).to_contain_text("Answering for the case above")
+            expect(messages.nth(6)).to_contain_text("Questions to explore only")  # sent as the user's message
+            shown = action.get_by_test_id("stMarkdownContainer").first  # the answer itself, not its buttons
+            expect(shown).to_contain_text("Questions to explore")
+            expect(shown).not_to_contain_text("What to do now")  # only the questions, as asked
+            page.wait_for_timeout(600)
+            page.screenshot(path=str(ARTIFACTS / "browser-conversation.png"), full_page=True)
+        finally:
+            browser.close()

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import threading
 import time
 import tomllib
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from support import ROOT, guard_env, run_hha, small_corpus, violations_in
 
-from evals.service import ServiceProcess
+from evals.service import ServiceProcess, hha_command, hha_env
 
 # Made at run time, so that no source or cache file holds it.
 CANARY = f"Zq{uuid.uuid4().hex[:10]}Xv"
@@ -124,6 +125,11 @@ def test_a_canary_in_a_question_leaves_no_trace_in_process(small_index, tmp_path
     assert answer.citations and CANARY not in to_markdown(answer)
     assistant.search(f"{CANARY} methadone storage")
     assistant.answer(f"{CANARY} " * 50)
+    # A conversation: the canary in earlier turns, carried over to follow-ups and actions.
+    follow = assistant.answer(f"and what if {CANARY} drinks too?", context=[CASE])
+    assert follow.conversation.follow_up and CANARY not in to_markdown(follow)
+    assistant.answer("Questions to explore only", context=[CASE, f"and what if {CANARY} drinks too?"])
+    assistant.answer(f"New case: {CANARY}, 15, looks after her mum who drinks.", context=[CASE])
     out, err = capfd.readouterr()
     assert CANARY not in out + err
     assert not [r for r in caplog.records if CANARY in r.getMessage()]
@@ -174,6 +180,11 @@ def test_the_service_builds_answers_and_logs_without_the_canary_or_the_network(s
             ok = http.post("/api/ask", json={"question": CASE})
             assert ok.status_code == 200 and ok.json()["citations"]
             assert CANARY not in ok.json()["markdown"]
+            for question in ("who do I ring out of hours?", "Shorter", f"what if {CANARY} is drinking too?"):
+                turn = http.post("/api/ask", json={"question": question, "context": [CASE, f"{CANARY} again"]})
+                assert turn.status_code == 200 and turn.json()["conversation"]["follow_up"], turn.text
+            too_many = http.post("/api/ask", json={"question": "and?", "context": [CASE] * 21})
+            assert too_many.status_code == 422 and CANARY not in too_many.text
             assert http.post("/api/search", json={"query": f"{CANARY} methadone"}).status_code == 200
             for body in ({"question": CASE, "area": CANARY}, {"question": CASE + " x" * 3000},
                          {"question": CASE, "role": CANARY}):
@@ -195,7 +206,7 @@ def test_the_service_builds_answers_and_logs_without_the_canary_or_the_network(s
 
 
 @pytest.mark.slow
-def test_the_cli_asks_and_reingests_without_the_network_or_a_trace(small_index, tmp_path):
+def test_the_cli_asks_chats_and_reingests_without_the_network_or_a_trace(small_index, tmp_path):
     corpus, data = small_index
     shutil.copytree(data, tmp_path / "data")
     temp = tmp_path / "tmp"
@@ -206,6 +217,11 @@ def test_the_cli_asks_and_reingests_without_the_network_or_a_trace(small_index, 
     assert ask.returncode == 0, ask.stderr[-1000:]
     assert json.loads(ask.stdout)["citations"]
     assert CANARY not in ask.stderr
+    chat = subprocess.run(hha_command("chat"), input=f"{CASE}\nwhat if {CANARY} drinks too?\n2\n/quit\n",
+                          env=hha_env(tmp_path / "data", env), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert chat.returncode == 0, chat.stderr[-1000:]
+    assert "Answering for the case above" in chat.stdout and "(Questions to explore only)" in chat.stdout
+    assert CANARY not in chat.stderr
     again = run_hha(["ingest", str(corpus)], tmp_path / "data", env=env)
     assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr[-1000:]
     assert files_containing(tmp_path / "data", CANARY) == []

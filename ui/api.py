@@ -30,6 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from assistant.compose import MAX_QUESTION_CHARS
+from assistant.conversation import MAX_CONTEXT_MESSAGES
 from assistant.errors import (
     AssistantError,
     BadQuestionError,
@@ -199,6 +200,12 @@ class AskRequest(BaseModel):
                           description="A question or a case description (no names or identifying details).")
     area: str | None = Field(default=None, max_length=200, description="Your area, one of GET /api/documents areas.")
     role: Role = "practitioner"
+    context: list[Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_CONTEXT_MESSAGES,
+        description="The earlier user messages of this conversation, oldest first (the client keeps them; the "
+                    "service keeps nothing). A follow-up is answered in the light of the case it follows; "
+                    "`conversation` in the answer says what was carried over.",
+    )
     mode: Literal["extractive", "llm"] = Field(
         default="extractive",
         description="extractive: the sources' own sentences. llm: also a short summary by the local language model, "
@@ -251,7 +258,8 @@ def _json(make, *args) -> JSONResponse:
 def _answer(assistant, body: AskRequest) -> dict:
     from assistant.render import to_markdown
 
-    answer = assistant.answer(body.question, area=body.area or None, role=body.role, mode=body.mode)
+    answer = assistant.answer(body.question, area=body.area or None, role=body.role, mode=body.mode,
+                              context=body.context)
     # Each citation carries the retrieval that brought its passage in (scores and ranks), for trainers.
     return {"markdown": to_markdown(answer), **_with_quotes(answer)}
 

@@ -3,8 +3,10 @@
     streamlit run ui/chat.py        # or `hha ui`; `hha run` starts the API and the chat
 
 It holds no index and no model. Each question goes to the service; the answer comes back as
-Markdown with citation markers [n] and the cited passages, shown here in context. Nothing is
-written to disk: the conversation lives in this browser session until it is cleared.
+Markdown with citation markers [n] and the cited passages, shown here in context. Each question
+carries the earlier messages of the conversation, so a follow-up is answered in the light of the
+case it follows. Nothing is written to disk: the conversation lives in this browser session until
+it is cleared.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:  # `streamlit ru
 
 import streamlit as st
 
+from assistant.conversation import NEW_CASE
 from assistant.render import escape
 from assistant.settings import Settings
 from ui.client import Client, ServiceError
@@ -85,6 +88,8 @@ def _sidebar(areas: list[str], modes: list[str]) -> tuple[str | None, str, str]:
 def _clear() -> None:
     state = st.session_state
     state["messages"] = []
+    state["context"] = []
+    state.pop("pending", None)
     for key in [k for k in state if isinstance(k, str) and k.startswith(("fb-", "fbq-"))]:
         del state[key]
 
@@ -224,8 +229,36 @@ def _answer(msg: dict, settings: Settings, build: str | None, client: Client) ->
         st.caption(f"Thank you: feedback {msg['feedback']}.")
 
 
-def _history(settings: Settings, build: str | None, client: Client) -> None:
-    for msg in st.session_state["messages"]:
+def _follow_ups(msg: dict) -> None:
+    """Under the latest answer: the follow-up actions (each sent as a follow-up message with
+    this conversation's context), and a way to start afresh when the answer carried a case over."""
+    answer, key = msg["answer"], msg["id"]
+    carried = answer.get("conversation") or {}
+    with st.container(horizontal=True, key=f"follow-ups-{key}"):
+        for n, action in enumerate(answer.get("actions") or []):
+            st.button(action, key=f"act-{key}-{n}", on_click=_queue, args=(action,), icon=":material/reply:")
+        if carried.get("follow_up"):
+            st.button("Start afresh", key=f"afresh-{key}", on_click=_start_afresh, icon=":material/restart_alt:",
+                      help="The next message is read as a new case; the area stays.")
+
+
+def _queue(message: str) -> None:
+    st.session_state["pending"] = message
+
+
+def _start_afresh() -> None:
+    state = st.session_state
+    state["context"].append(NEW_CASE)
+    state["messages"].append({"role": "marker", "text": "New case: nothing above is carried over to what you ask next."})
+
+
+def _history(settings: Settings, build: str | None, client: Client, actions: bool = True) -> None:
+    messages = st.session_state["messages"]
+    for n, msg in enumerate(messages):
+        if msg["role"] == "marker":
+            st.divider()
+            st.caption(msg["text"])
+            continue
         with st.chat_message(msg["role"]):
             if msg["role"] == "user":
                 st.markdown(inert_lines(msg["text"]))
@@ -233,26 +266,31 @@ def _history(settings: Settings, build: str | None, client: Client) -> None:
                 st.error(msg["error"])
             else:
                 _answer(msg, settings, build, client)
+                if actions and n == len(messages) - 1:
+                    _follow_ups(msg)
 
 
 def _ask(prompt: str, area: str | None, role: str, mode: str, settings: Settings, build: str | None,
          client: Client) -> None:
-    messages = st.session_state["messages"]
+    messages, context = st.session_state["messages"], st.session_state["context"]
     messages.append({"role": "user", "text": prompt})
     with st.chat_message("user"):
         st.markdown(inert_lines(prompt))
     with st.chat_message("assistant"):
         try:
             with st.spinner("Finding the guidance that applies…"):
-                answer = client.ask(prompt, area=area, role=role, mode=mode)
+                answer = client.ask(prompt, area=area, role=role, mode=mode, context=context)
         except ServiceError as exc:
             messages.append({"role": "assistant", "error": exc.detail})
             st.error(exc.detail)
             return
+        # The conversation so far, for the next follow-up: in this browser session only.
+        context.append(prompt)
         msg = {"role": "assistant", "id": uuid.uuid4().hex[:10], "answer": answer, "question": prompt,
                "role_name": role}
         messages.append(msg)
         _answer(msg, settings, build, client)
+        _follow_ups(msg)
 
 
 def main() -> None:
@@ -260,6 +298,7 @@ def main() -> None:
     settings = Settings.from_env()
     client = _client(settings.api_url, settings.api_token)
     st.session_state.setdefault("messages", [])
+    st.session_state.setdefault("context", [])  # the user's messages, sent with each follow-up
 
     problem, health, documents = None, {}, {"documents": [], "areas": []}
     try:
@@ -286,9 +325,13 @@ def main() -> None:
         st.info("Supervision: paste a case summary below. The answer adds the questions a supervisor would ask.",
                 icon=":material/supervisor_account:")
 
-    _history(settings, health.get("build"), client)
+    # The chat input sits at the foot of the page wherever it is called: read first, so that the
+    # answer being replaced as the latest does not show its follow-up actions meanwhile.
     prompt = st.chat_input(PLACEHOLDER[role], max_chars=MAX_QUESTION_CHARS, disabled=not ready)
-    if prompt and prompt.strip():
+    prompt = st.session_state.pop("pending", None) or prompt  # a follow-up action pressed
+    asking = bool(prompt and prompt.strip())
+    _history(settings, health.get("build"), client, actions=not asking)
+    if asking:
         _ask(prompt, area, role, mode, settings, health.get("build"), client)
 
 

@@ -136,6 +136,16 @@ def cmd_ask(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_chat(args, settings: Settings) -> int:
+    import assistant
+    from ui.terminal import run_chat
+
+    print("Loading the guidance index…", file=sys.stderr)
+    helper = assistant.open_assistant(settings)
+    _ = helper.index  # fail here, before the first question, when there is no index
+    return run_chat(helper, area=_area(args), role=args.role)
+
+
 def cmd_search(args, settings: Settings) -> int:
     import assistant
 
@@ -172,6 +182,10 @@ def cmd_run(args, settings: Settings) -> int:
 def cmd_eval(args, settings: Settings) -> int:
     from evals.run import main as eval_main
 
+    if args.conversations:
+        from evals.conversations import main as conversations_main
+
+        return conversations_main(settings, out_dir=args.out)
     return eval_main(settings, gate=args.gate, baseline=not args.no_baseline, out_dir=args.out, sweep=args.sweep)
 
 
@@ -228,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-k", type=int, default=8)
         p.set_defaults(func=func)
 
+    p = sub.add_parser("chat", help="a conversation in the terminal: follow-ups keep the case (memory only)")
+    p.add_argument("--area", help="your area, e.g. 'Bedford Borough, Central Bedfordshire and Luton'")
+    p.add_argument("--role", default="practitioner", choices=["practitioner", "manager", "trainer"])
+    p.set_defaults(func=cmd_chat)
+
     p = sub.add_parser("serve", help="the HTTP API (one process owns the index)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
@@ -247,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--sweep", action="store_true", help="search the composer's tuning on the dev set only")
+    p.add_argument("--conversations", action="store_true",
+                   help="only the multi-turn conversations: follow-ups with their case, and the follow-up decision")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("train-ranker", help="fit the ranker and the decline model on the dev set (package data)")

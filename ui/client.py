@@ -50,8 +50,10 @@ class Client:
         return self._call("GET", f"/api/documents/{doc_id}")
 
     def ask(self, question: str, *, area: str | None = None, role: str = "practitioner",
-            mode: str = "extractive") -> dict:
-        return self._call("POST", "/api/ask", json={"question": question, "area": area, "role": role, "mode": mode})
+            mode: str = "extractive", context: list[str] | None = None) -> dict:
+        """`context`: the earlier user messages of the conversation, oldest first."""
+        return self._call("POST", "/api/ask", json={"question": question, "area": area, "role": role, "mode": mode,
+                                                    "context": list(context or [])})
 
     def search(self, query: str, *, area: str | None = None, k: int = 8) -> dict:
         return self._call("POST", "/api/search", json={"query": query, "area": area, "k": k})
