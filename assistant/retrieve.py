@@ -180,6 +180,8 @@ class Retriever:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """All the queries of one answer in one batched call (far cheaper than one call each)."""
+        if hasattr(self.embedder, "embed_queries"):  # packed, and shared with concurrent answers
+            return self.embedder.embed_queries(texts)
         if len(texts) == 1:
             return self.embedder.embed_query(texts[0])[None, :]
         return self.embedder.embed_documents(texts, batch_size=len(texts))

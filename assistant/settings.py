@@ -25,7 +25,7 @@ class Settings:
     api_url: str = "http://127.0.0.1:8765"
     api_token: str | None = None
     max_source_age_years: float | None = None  # flag cited sources issued longer ago than this
-    workers: int = 0  # answers computed at once by the API; 0: one per CPU core
+    workers: int = 0  # answers computed at once by the API; 0: four per CPU core
     queue_depth: int = 32  # answers waiting for a worker before the API says 503 (busy)
     extra: dict = field(default_factory=dict)
 
