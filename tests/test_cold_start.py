@@ -17,9 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 ANSWER = """
 import json, sys
+from pathlib import Path
 from assistant.core import Assistant
 from assistant.store import StoreLocation
-assistant = Assistant(StoreLocation(sys.argv[1]))
+assistant = Assistant(StoreLocation(Path(sys.argv[1])))
 answer = assistant.answer("where should methadone be kept at home?").to_dict()
 answer.pop("timings_ms", None)
 print(json.dumps({"answer": answer, "passages": len(assistant.index.passages),
