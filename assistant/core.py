@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from assistant.embed import Embedder, query_threads
+from assistant.embed import Embedder, query_lanes, query_threads
 from assistant.records import Answer, Hit
 from assistant.retrieve import Index, Retriever
 from assistant.store import Catalog, StoreLocation
@@ -18,7 +18,7 @@ class Assistant:
                  max_source_age_years: float | None = None):
         self.catalog = Catalog(location)
         self.max_source_age_years = max_source_age_years  # older sources are flagged beside citations
-        self.embedder = embedder or Embedder(threads=query_threads())
+        self.embedder = embedder or Embedder(threads=query_threads(), lanes=query_lanes())
         self.chat_model = chat_model  # optional: a LangChain chat model on a local server
         self._lock = threading.Lock()
         self._stamp: str | None = None

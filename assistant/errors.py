@@ -6,6 +6,10 @@ class AssistantError(Exception):
     """Base of every error this project raises on purpose."""
 
 
+class SettingsError(AssistantError, ValueError):
+    """A setting (an `HHA_...` environment variable) has a value that cannot be used."""
+
+
 class NoIndexError(AssistantError):
     """There is no complete index yet: run `hha ingest`."""
 

@@ -95,6 +95,7 @@ class Index:
         row_of = {pid: i for i, pid in enumerate(ids)}
         passage_vectors = vectors[[row_of[p.id] for p in passages]] if passages else np.zeros((0, 384), np.float32)
         item_ids, item_vectors = build.vectors("checklist")
+        build.forget_reading()  # the records read; the index keeps its own objects
         item_row = {iid: i for i, iid in enumerate(item_ids)}
         return cls(
             checklist_vectors=item_vectors[[item_row[i.id] for i in items]] if items else np.zeros((0, 384), np.float32),
@@ -180,6 +181,8 @@ class Retriever:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """All the queries of one answer in one batched call (far cheaper than one call each)."""
+        if hasattr(self.embedder, "embed_queries"):  # packed, and shared with concurrent answers
+            return self.embedder.embed_queries(texts)
         if len(texts) == 1:
             return self.embedder.embed_query(texts[0])[None, :]
         return self.embedder.embed_documents(texts, batch_size=len(texts))

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.errors import SettingsError
 from assistant.store import StoreLocation
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ class Settings:
     api_url: str = "http://127.0.0.1:8765"
     api_token: str | None = None
     max_source_age_years: float | None = None  # flag cited sources issued longer ago than this
-    workers: int = 0  # answers computed at once by the API; 0: one per CPU core
+    workers: int = 0  # answers computed at once by the API; 0: four per CPU core
     queue_depth: int = 32  # answers waiting for a worker before the API says 503 (busy)
     extra: dict = field(default_factory=dict)
 
@@ -39,7 +40,7 @@ class Settings:
             data_dir=Path(env.get("HHA_DATA_DIR", "data")).resolve(),
             corpus_dir=Path(env.get("HHA_CORPUS_DIR", PROJECT_ROOT / "corpus")).resolve(),
             chroma_host=env.get("HHA_CHROMA_HOST") or None,
-            chroma_port=int(env.get("HHA_CHROMA_PORT", "8000")),
+            chroma_port=_port(env, "HHA_CHROMA_PORT", 8000),
             llm_provider=env.get("HHA_LLM_PROVIDER") or None,
             llm_model=env.get("HHA_LLM_MODEL") or None,
             llm_base_url=env.get("HHA_LLM_BASE_URL") or None,
@@ -63,6 +64,13 @@ def _whole(env: dict, name: str, default: int) -> int:
     value = env.get(name, "").strip()
     if not value:
         return default
-    if not value.isdigit():
-        raise ValueError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    if not value.isascii() or not value.isdigit():
+        raise SettingsError(f"{name} must be a whole number of 0 or more, not {value!r}")
     return int(value)
+
+
+def _port(env: dict, name: str, default: int) -> int:
+    port = _whole(env, name, default)
+    if not 1 <= port <= 65535:
+        raise SettingsError(f"{name} must be a port number from 1 to 65535, not {port}")
+    return port

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -144,14 +145,33 @@ def _release_free_memory() -> None:
 class Build:
     """One complete (or being-written) index: passages, checklist items, documents."""
 
-    def __init__(self, build_id: str, passages_collection, checklist_collection, sentences_collection,
-                 cache_dir: Path | None = None):
+    def __init__(self, build_id: str, passages_collection=None, checklist_collection=None, sentences_collection=None,
+                 cache_dir: Path | None = None, connect=None):
         self.id = build_id
-        self._passages = passages_collection
-        self._checklist = checklist_collection
-        self._sentences = sentences_collection
+        self._given = (passages_collection, checklist_collection, sentences_collection)
+        # `connect()`: the three collections, opened on first use. A start that finds the
+        # reading files below never imports chromadb (seconds of a cold start) unless it searches
+        # Chroma's HNSW index.
+        self._connect = connect
         self._counts: dict[str, int] = {}
         self.cache_dir = cache_dir  # where this machine keeps a file copy of the sentence vectors
+        self._reading: tuple[dict, dict] | None = None
+
+    @cached_property
+    def _collections(self) -> tuple:
+        return self._connect() if self._connect is not None else self._given
+
+    @property
+    def _passages(self):
+        return self._collections[0]
+
+    @property
+    def _checklist(self):
+        return self._collections[1]
+
+    @property
+    def _sentences(self):
+        return self._collections[2]
 
     # -- writing -----------------------------------------------------------------------
     # `keys` (optional) name each vector by what was embedded (a hash of the exact text and the
@@ -255,23 +275,84 @@ class Build:
 
     def count(self, which: str = "passages") -> int:
         if which not in self._counts:
-            self._counts[which] = self._collection(which).count()
+            ids = self.cache_dir / f"{self.id}-sentences.ids" if self.cache_dir is not None else None
+            if which == "sentences" and ids is not None and ids.exists():
+                with open(ids, "rb") as f:
+                    self._counts[which] = sum(1 for _ in f)
+            else:
+                self._counts[which] = self._collection(which).count()
         return self._counts[which]
 
     # -- reading -----------------------------------------------------------------------
+    # What answering reads (passages, checklist items and their vectors) is kept in two files
+    # beside the build, written from Chroma on first use like the sentence vectors: a build
+    # never changes, and reading them is a fraction of a second without chromadb.
+    def _reading_files(self) -> tuple[dict, dict]:
+        if self._reading is None:
+            self._reading = self._read_reading_files() or self._reading_from_chroma()
+        return self._reading
+
+    def _read_reading_files(self) -> tuple[dict, dict] | None:
+        if self.cache_dir is None:
+            return None
+        records, arrays = self.cache_dir / f"{self.id}-reading.json", self.cache_dir / f"{self.id}-reading.npz"
+        if not (records.exists() and arrays.exists()):
+            return None
+        try:
+            with np.load(arrays) as npz:
+                vectors = {k: npz[k] for k in npz.files}
+            return json.loads(records.read_text(encoding="utf-8")), vectors
+        except (OSError, ValueError):
+            return None
+
+    def _reading_from_chroma(self) -> tuple[dict, dict]:
+        passages = _get_all(self._passages, ["documents", "metadatas", "embeddings"])
+        items = _get_all(self._checklist, ["metadatas", "embeddings"])
+        records = {"passages": [list(r) for r in zip(passages["ids"], passages["documents"], passages["metadatas"],
+                                                     strict=True)],
+                   "checklist_ids": list(items["ids"]), "checklist": [m["record"] for m in items["metadatas"]]}
+        vectors = {"passages": np.asarray(passages["embeddings"], dtype=np.float32).reshape(-1, DIMENSIONS),
+                   "checklist": np.asarray(items["embeddings"], dtype=np.float32).reshape(-1, DIMENSIONS)}
+        del passages, items
+        _release_free_memory()
+        if self.cache_dir is not None:
+            try:
+                self._write_reading_files(records, vectors)
+            except OSError:
+                pass
+        return records, vectors
+
+    def _write_reading_files(self, records: dict, vectors: dict) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tag = f".{os.getpid()}.tmp"
+        json_path, npz_path = self.cache_dir / f"{self.id}-reading.json", self.cache_dir / f"{self.id}-reading.npz"
+        with open(npz_path.with_name(npz_path.name + tag), "wb") as f:
+            np.savez(f, **vectors)
+            f.flush()
+            os.fsync(f.fileno())
+        json_path.with_name(json_path.name + tag).write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        os.replace(npz_path.with_name(npz_path.name + tag), npz_path)
+        os.replace(json_path.with_name(json_path.name + tag), json_path)
+        for stale in self.cache_dir.glob("*-reading.*"):
+            if not stale.name.startswith(f"{self.id}-") and not stale.name.endswith(".tmp"):
+                stale.unlink(missing_ok=True)
+
     def passages(self) -> list[Passage]:
-        got = _get_all(self._passages, ["documents", "metadatas"])
-        out = [_passage_from(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
+        out = [_passage_from(i, t, m) for i, t, m in self._reading_files()[0]["passages"]]
         return sorted(out, key=lambda p: (p.doc_id, p.order))
 
     def checklist(self) -> list[ChecklistItem]:
-        got = _get_all(self._checklist, ["metadatas"])
-        return [ChecklistItem.from_dict(json.loads(m["record"])) for m in got["metadatas"]]
+        return [ChecklistItem.from_dict(json.loads(r)) for r in self._reading_files()[0]["checklist"]]
 
     def vectors(self, which: str = "passages") -> tuple[list[str], np.ndarray]:
-        collection = self._passages if which == "passages" else self._checklist
-        got = _get_all(collection, ["embeddings"])
-        return list(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32)
+        records, vectors = self._reading_files()
+        if which == "passages":
+            return [r[0] for r in records["passages"]], vectors["passages"]
+        return list(records["checklist_ids"]), vectors["checklist"]
+
+    def forget_reading(self) -> None:
+        """Drop the records read for loading (the index keeps its own objects)."""
+        self._reading = None
 
     def _collection(self, which: str):
         collections = {"passages": self._passages, "checklist": self._checklist, "sentences": self._sentences}
@@ -377,7 +458,9 @@ class Catalog:
             path = self._build_dir(build_id)
             if not (path / "COMPLETE").exists():
                 raise NoIndexError(f"index build {build_id} is missing or incomplete: run `hha ingest`")
-            client = _local_client(path / "chroma")
+            chroma = path / "chroma"
+            return Build(build_id, cache_dir=self._cache_dir(build_id),
+                         connect=lambda: self._collections(_local_client(chroma), build_id, create=False))
         return Build(build_id, *self._collections(client, build_id, create=False), cache_dir=self._cache_dir(build_id))
 
     def _cache_dir(self, build_id: str) -> Path:

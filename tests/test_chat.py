@@ -161,6 +161,13 @@ def test_an_unreachable_service_is_explained(monkeypatch, tmp_path):
     assert at.chat_input[0].proto.disabled
 
 
+def test_a_bad_setting_is_explained_not_a_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("HHA_WORKERS", "-1")
+    at = _app(monkeypatch, f"http://127.0.0.1:{free_port()}", tmp_path)
+    assert not at.exception
+    assert "HHA_WORKERS must be a whole number" in at.error[0].value
+
+
 @pytest.mark.slow
 def test_an_index_being_built_is_shown_with_progress(monkeypatch, tmp_path, embedder):
     from assistant.core import Assistant

@@ -113,3 +113,20 @@ def test_the_api_says_busy_with_a_retry_after_when_the_queue_is_full(tmp_path, c
             for t in threads:
                 t.join(10)
         assert client.post("/api/ask", json=question).status_code == 200
+
+
+@pytest.mark.parametrize("name, value", [("HHA_WORKERS", "abc"), ("HHA_WORKERS", "-1"), ("HHA_WORKERS", "2.5"),
+                                         ("HHA_QUEUE_DEPTH", "-3"), ("HHA_CHROMA_PORT", "x"),
+                                         ("HHA_CHROMA_PORT", "70000")])
+def test_a_bad_setting_is_one_line_from_the_cli_not_a_traceback(tmp_path, name, value):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HHA_DATA_DIR": str(tmp_path), name: value}
+    proc = subprocess.run([sys.executable, "-m", "ui.cli", "ask", "where is methadone kept?"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"hha: {name} must be") and "Traceback" not in proc.stderr
+    assert value in proc.stderr
+    assert "methadone" not in proc.stderr

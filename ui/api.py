@@ -69,7 +69,7 @@ class Service:
         self.status = "starting"
         self.progress: dict | None = None
         self.problem: str | None = None
-        # Answers run on worker threads (one per core), a bounded number waiting; the event
+        # Answers run on worker threads (four per core), a bounded number waiting; the event
         # loop only awaits them, so health checks and the docs stay quick under load.
         self.queue = queue or WorkQueue(settings.workers or None, settings.queue_depth)
         self._settled = threading.Event()

@@ -21,6 +21,7 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:  # `streamlit ru
 import streamlit as st
 
 from assistant.conversation import NEW_CASE
+from assistant.errors import SettingsError
 from assistant.render import escape
 from assistant.settings import Settings
 from ui.client import Client, ServiceError
@@ -295,7 +296,11 @@ def _ask(prompt: str, area: str | None, role: str, mode: str, settings: Settings
 
 def main() -> None:
     st.set_page_config(page_title="Hidden Harm guidance", page_icon=":material/menu_book:")
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        st.error(f"This service is misconfigured: {exc}.")
+        return
     client = _client(settings.api_url, settings.api_token)
     st.session_state.setdefault("messages", [])
     st.session_state.setdefault("context", [])  # the user's messages, sent with each follow-up

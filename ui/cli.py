@@ -284,9 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
     try:
-        return args.func(args, settings)
+        return args.func(args, Settings.from_env())
     except AssistantError as exc:
         print(f"hha: {exc}", file=sys.stderr)
         return 2

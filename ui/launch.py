@@ -1,8 +1,9 @@
 """`hha ui` and `hha run`: the chat alone, or the whole thing on this machine.
 
-`run_all` builds the index if it is missing or out of date (a no-op in under a second when
-nothing changed), starts the API and the chat as child processes on 127.0.0.1, waits until
-both answer, prints their addresses, and stops both on Ctrl-C or SIGTERM.
+`run_all` builds the index if it is missing, starts the API and the chat as child processes
+on 127.0.0.1 (checking meanwhile that the index is up to date with the corpus, a no-op in
+under a second when nothing changed), waits until both answer, prints their addresses, and
+stops both on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -157,8 +158,15 @@ def run_all(settings: Settings, api_port: int = 8765, ui_port: int = 8501) -> in
     for port, flag in ((api_port, "--api-port"), (ui_port, "--ui-port")):
         if not _port_free(port):
             raise LaunchError(f"port {port} is in use (another `hha run`?): choose another with {flag}")
-    print("checking the index…", file=sys.stderr, flush=True)
-    _ingest(settings)
+    from assistant.store import Catalog
+
+    # With an index already built, the API and the chat start at once and the check that the
+    # corpus is unchanged runs beside them (seconds of a cold start otherwise): if it did
+    # change, the running API moves to the new build when it is complete, between requests.
+    indexed = Catalog(settings.store).current_id() is not None
+    if not indexed:
+        print("building the index…", file=sys.stderr, flush=True)
+        _ingest(settings)
 
     api_url = f"http://{HOST}:{api_port}"
     env = _env(settings, api_url)
@@ -167,6 +175,9 @@ def run_all(settings: Settings, api_port: int = 8765, ui_port: int = 8501) -> in
     def body() -> int:
         procs.append(_start([sys.executable, "-m", "ui.cli", "serve", "--host", HOST, "--port", str(api_port)], env))
         procs.append(_start(streamlit_command(ui_port), env, quiet=True))  # its own banner would repeat ours
+        if indexed:
+            print("checking the index…", file=sys.stderr, flush=True)
+            _ingest(settings)
         _wait(f"{api_url}/api/health", API_READY_SECONDS, procs, ready=_api_ready,
               waiting="loading the model and the index…")
         _wait(f"http://{HOST}:{ui_port}/_stcore/health", UI_READY_SECONDS, procs)

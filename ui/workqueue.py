@@ -1,7 +1,9 @@
-"""A bounded queue of CPU-bound work for the API: answers run on a few worker threads (one
-per core by default; the embedding releases the GIL, so two answers really do run at once on
-two cores) and the event loop only awaits them. At most `depth` requests wait; past that a
-request is refused at once with `Busy`, which the API turns into a 503 with `Retry-After`.
+"""A bounded queue of CPU-bound work for the API: answers run on worker threads (four per core
+by default) and the event loop only awaits them. An answer spends much of its time in the
+query embedding, which releases the GIL and is shared between the answers waiting for it (see
+`assistant.batching`): more answers in flight than cores is what fills those shared calls.
+At most `depth` requests wait; past that a request is refused at once with `Busy`, which the
+API turns into a 503 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 DEFAULT_DEPTH = 32
+WORKERS_PER_CORE = 4
 
 
 class Busy(Exception):
@@ -29,7 +32,7 @@ class Busy(Exception):
 
 
 def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    return WORKERS_PER_CORE * max(1, os.cpu_count() or 1)
 
 
 class WorkQueue:
