@@ -118,8 +118,8 @@ def _report(job: Job) -> None:
 def _upload(client: Client, sources: list[Source], limit: int, busy: bool) -> None:
     state = st.session_state
     state.setdefault("upload-n", 0)
-    with st.expander("Add a protocol, or a new version of one", icon=":material/upload_file:",
-                     expanded=bool(state.get("proposed"))):
+    with st.container(border=True):
+        st.markdown("**:material/upload_file: Add a protocol, or a new version of one**")
         upload = st.file_uploader(f"A PDF, text or Markdown file (up to {limit / 1_000_000:g} MB)",
                                   type=["pdf", "txt", "md"], key=f"upload-{state['upload-n']}")
         if upload is None:
