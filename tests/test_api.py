@@ -320,7 +320,7 @@ def test_builds_a_missing_index_in_the_background(tmp_path, embedder):
             health = c.get("/api/health").json()
             assert (health["status"], health["documents"]) == ("ready", 1)
             body = c.post("/api/ask", json={"question": "where should methadone be kept at home?"}).json()
-            assert any("locked box" in cited["passage_text"] for cited in body["citations"])
+            assert any("locked box" in cited["passage"]["text"] for cited in body["citations"])
     finally:
         lock.__exit__(None, None, None)
 
