@@ -128,7 +128,18 @@ def test_upload_answer_page_and_remove(library, tmp_path):
     txt = next(c for c in answer_before["citations"])
     assert client.get(f"/api/passages/{txt['passage']['id']}/page", headers=AUTH).status_code == 404
 
-    removed = client.delete("/api/sources/northmoor", headers=AUTH)
+    # a new version in its place: it inherits the area, and the old one's passages go
+    v3 = make_protocol_pdf(tmp_path / "northmoor-v3.pdf", version="3.0", issued="May 2025")
+    replaced = _upload(client, v3, replaces="northmoor")
+    assert replaced.status_code == 202 and replaced.json()["action"] == "replace"
+    job = _wait(client, replaced.json()["id"])
+    assert (job["state"], job["added"], job["removed"]) == ("done", ["northmoor-v3"], ["northmoor"])
+    rows = {s["id"]: s for s in client.get("/api/sources", headers=AUTH).json()["sources"]}
+    assert set(rows) == ids_before | {"northmoor-v3"}
+    assert (rows["northmoor-v3"]["area"], rows["northmoor-v3"]["places"], rows["northmoor-v3"]["version"]) == (
+        "Northmoor", ["Northmoor", "North Moor"], "3.0")
+
+    removed = client.delete("/api/sources/northmoor-v3", headers=AUTH)
     assert removed.status_code == 202
     assert _wait(client, removed.json()["id"])["state"] == "done"
     assert {s["id"] for s in client.get("/api/sources", headers=AUTH).json()["sources"]} == ids_before
