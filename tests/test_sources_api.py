@@ -236,3 +236,18 @@ def test_a_failed_ingest_leaves_the_library_as_it_was_and_says_why(library, tmp_
     assert client.delete("/api/sources/not-there", headers=AUTH).status_code == 404
     replaces_nothing = _upload(client, make_protocol_pdf(tmp_path / "v2.pdf"), replaces="not-there")
     assert replaces_nothing.status_code == 404 and "not-there" in replaces_nothing.json()["detail"]
+
+
+def test_the_report_flags_hidden_text_and_the_listing_keeps_the_warning(library, tmp_path):
+    from tests.support import PLANTED, make_poisoned_pdf
+
+    client, _ = library
+    pdf = make_poisoned_pdf(tmp_path / "poisoned-protocol.pdf")
+    job = _wait(client, _upload(client, pdf, area="Eastdale").json()["id"])
+    assert job["state"] == "done", job
+    warnings = next(f for f in job["report"]["files"] if f["doc_id"] == "poisoned-protocol")["warnings"]
+    assert any("hidden text not indexed" in w and "white text" in w for w in warnings), warnings
+    row = next(s for s in client.get("/api/sources", headers=AUTH).json()["sources"] if s["id"] == "poisoned-protocol")
+    assert row["warnings"] == warnings
+    texts = client.get("/api/documents/poisoned-protocol", headers=AUTH).json()["passages"]
+    assert not any(planted in p["text"] for p in texts for planted in PLANTED.values())
