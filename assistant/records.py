@@ -37,6 +37,12 @@ class Document:
     added: str = ""  # when it was added to the library (YYYY-MM-DD)
     ocr_pages: tuple[int, ...] = ()  # pages read by OCR (a scanned PDF)
 
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["places"] = list(self.places)
+        d["ocr_pages"] = list(self.ocr_pages)
+        return d
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -70,6 +76,7 @@ class Passage:
         d = asdict(self)
         d["section"] = list(self.section)
         d["section_label"] = self.section_label
+        d["citation_label"] = self.citation_label
         return d
 
     @classmethod
@@ -116,15 +123,13 @@ class Hit:
     lexical_rank: int | None = None
     facet: str | None = None
 
+    def retrieval(self) -> dict:
+        """How the passage was found: the part of a hit a citation carries beside its passage."""
+        return {"score": round(self.score, 6), "similarity": round(self.similarity, 4),
+                "dense_rank": self.dense_rank, "lexical_rank": self.lexical_rank, "facet": self.facet}
+
     def to_dict(self) -> dict:
-        return {
-            "passage": self.passage.to_dict(),
-            "score": round(self.score, 6),
-            "similarity": round(self.similarity, 4),
-            "dense_rank": self.dense_rank,
-            "lexical_rank": self.lexical_rank,
-            "facet": self.facet,
-        }
+        return {"passage": self.passage.to_dict(), "retrieval": self.retrieval()}
 
 
 @dataclass(frozen=True)
@@ -135,26 +140,21 @@ class Citation:
     currency: str | None = None  # e.g. "past its review date (March 2024)": a fixed note of ours
     area_label: str | None = None  # e.g. "Northmoor local protocol: not your area"
 
-    def to_dict(self) -> dict:
-        p = self.passage
-        h = self.hit
-        retrieval = None
-        if h is not None:
-            retrieval = {"score": round(h.score, 6), "similarity": round(h.similarity, 4),
-                         "dense_rank": h.dense_rank, "lexical_rank": h.lexical_rank, "facet": h.facet}
+    @property
+    def label(self) -> str:
+        """The passage's citation label, with the currency note when there is one."""
+        return self.passage.citation_label + (f" — {self.currency}" if self.currency else "")
+
+    def to_dict(self, quoted: list[dict] | None = None) -> dict:
+        """`quoted`: the spans of the passage an answer quotes ({text, start, end}), in order."""
         return {
-            "retrieval": retrieval,
             "n": self.n,
-            "passage_id": p.id,
-            "document_id": p.doc_id,
-            "title": p.title,
-            "area": p.area,
-            "section": p.section_label,
-            "page": p.page,
-            "passage_text": p.text,
-            "ocr": p.ocr,
+            "passage": self.passage.to_dict(),
+            "retrieval": self.hit.retrieval() if self.hit is not None else None,
             "currency": self.currency,
             "area_label": self.area_label,
+            "label": self.label,
+            "quoted": list(quoted or []),
         }
 
 
@@ -247,6 +247,15 @@ class Answer:
         out.extend(self.checklist)
         return out
 
+    def quoted(self) -> dict[int, list[dict]]:
+        """Citation number -> the distinct spans of its passage quoted in this answer, in order."""
+        out: dict[int, list[dict]] = {}
+        for e in self.all_extracts():
+            spans = out.setdefault(e.citation, [])
+            if not any(s["start"] == e.start and s["end"] == e.end for s in spans):
+                spans.append({"text": e.text, "start": e.start, "end": e.end})
+        return {n: sorted(spans, key=lambda s: s["start"]) for n, spans in out.items()}
+
     def to_dict(self) -> dict:
         return {
             "question": self.question,
@@ -256,7 +265,7 @@ class Answer:
             "urgent": self.urgent.to_dict() if self.urgent else None,
             "parts": [p.to_dict() for p in self.parts],
             "checklist": [e.to_dict() for e in self.checklist],
-            "citations": [c.to_dict() for c in self.citations],
+            "citations": [c.to_dict(self.quoted().get(c.n, [])) for c in self.citations],
             "notices": list(self.notices),
             "nearest_topics": list(self.nearest_topics),
             "facets": list(self.facets),

@@ -27,7 +27,12 @@ class Settings:
     max_source_age_years: float | None = None  # flag cited sources issued longer ago than this
     workers: int = 0  # answers computed at once by the API; 0: four per CPU core
     queue_depth: int = 32  # answers waiting for a worker before the API says 503 (busy)
+    max_upload_mb: float = 20.0  # the largest source file the API takes (HHA_MAX_UPLOAD_MB)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
 
     @property
     def store(self) -> StoreLocation:
@@ -49,6 +54,7 @@ class Settings:
             max_source_age_years=_positive_float(env.get("HHA_MAX_SOURCE_AGE_YEARS")),
             workers=_whole(env, "HHA_WORKERS", 0),
             queue_depth=_whole(env, "HHA_QUEUE_DEPTH", 32),
+            max_upload_mb=_positive_float(env.get("HHA_MAX_UPLOAD_MB")) or 20.0,
         )
 
 

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from assistant.embed import Embedder
 from assistant.errors import AssistantError, SkippedFile
+from assistant.provenance import parse_date
 from assistant.store import Catalog, StoreLocation
 from ingest.describe import describe
 from ingest.loaders import SUFFIXES
@@ -235,10 +237,30 @@ class Library:
         self._undo.append(lambda: path.write_bytes(content))
 
 
-def sources(catalog: Catalog, folder: Path | None = None) -> list[dict]:
+def propose(path: Path) -> dict:
+    """What a file says of itself (title, area, places, dates, version), to pre-fill its library
+    entry before it is added; a file that cannot be read raises `LibraryError` with the reason."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise LibraryError(f"unsupported file type {path.suffix or '(none)'}: use .txt, .md or .pdf")
+    try:
+        pages, stated = read_pages(path)
+    except SkippedFile as exc:
+        raise LibraryError(f"{path.name} cannot be added: {exc}") from None
+    if not any(p.text.strip() for p in pages):
+        raise LibraryError(f"{path.name} cannot be added: no text after cleaning")
+    told = describe(pages)
+    return {
+        "file": path.name, "title": stated.get("title") or told.title, "publisher": stated.get("publisher") or told.publisher,
+        "area": told.area, "places": told.places, "date": told.date, "version": told.version,
+        "review_date": told.review_date, "pages": stated.get("page_count"), "reasons": dict(told.reasons),
+    }
+
+
+def sources(catalog: Catalog, folder: Path | None = None, today: date | None = None) -> list[dict]:
     """Every source of the live index, with what it gave the index."""
     record = catalog.current() or {}
     files = {f["doc_id"]: f for f in record.get("report", {}).get("files", [])}
+    today = today or date.today()
     out = []
     for d in record.get("documents", []):
         f = files.get(d["id"], {})
@@ -251,5 +273,11 @@ def sources(catalog: Catalog, folder: Path | None = None) -> list[dict]:
             "added": added or "not recorded", "date": d.get("date", ""), "version": d.get("version", ""),
             "review_date": d.get("review_date", ""), "places": d.get("places", []), "file": d["source_file"],
             "ocr_pages": d.get("ocr_pages", []), "in_library": folder is not None and (folder / d["source_file"]).exists(),
+            "past_review": _past(d.get("review_date", ""), today), "warnings": list(f.get("warnings", [])),
         })
     return out
+
+
+def _past(review_date: str, today: date) -> bool:
+    review = parse_date(review_date, end_of_period=True)
+    return review is not None and review < today

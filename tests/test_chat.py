@@ -49,7 +49,7 @@ def _ask(at, text: str):
     return at
 
 
-def _last_answer(at) -> dict:
+def _last_answer(at):
     return at.session_state["messages"][-1]["answer"]
 
 
@@ -78,14 +78,14 @@ def test_a_question_gets_a_cited_answer(app, corpus_assistant):
     assert "[1]" in answer_md and "**Sources**" not in answer_md  # sources are the expanders below
     answer = _last_answer(app)
     labels = [e.label for e in reply.expander]
-    for c in answer["citations"]:
-        label = next(label for label in labels if label.startswith(f"[{c['n']}] "))
-        assert c["title"] in label.replace("\\", "")
+    for c in answer.citations:
+        label = next(label for label in labels if label.startswith(f"[{c.n}] "))
+        assert c.passage.title in label.replace("\\", "")
     first = next(e for e in reply.expander if e.label.startswith("[1] "))
     shown = " ".join(m.value for m in first.markdown)
-    quoted = answer["citations"][0]["quoted"][0]["text"]
+    quoted = answer.citations[0].quoted[0].text
     assert "**" in shown and quoted.split()[0] in shown  # the quoted sentence, in bold, in its passage
-    passage = corpus_assistant.index.by_id[answer["citations"][0]["passage_id"]]
+    passage = corpus_assistant.index.by_id[answer.citations[0].passage.id]
     neighbours = corpus_assistant.index.neighbours(passage)
     if len(neighbours) > 1:
         assert first.caption[1:], "a neighbouring passage for context"
@@ -100,7 +100,7 @@ def test_area_and_role_go_with_the_question_and_are_remembered(app):
     app.sidebar.radio(key="role_label").set_value("Manager").run()
     assert any("Supervision" in i.value for i in app.info)
     _ask(app, "Case summary: father uses crack cocaine daily, mother drinks, baby of 8 months, missed health visits.")
-    assert _last_answer(app)["area"] == BEDFORD
+    assert _last_answer(app).area == BEDFORD
     assert app.session_state["messages"][-1]["role_name"] == "manager"
     app.run()
     assert app.sidebar.selectbox(key="area").value == BEDFORD
@@ -125,7 +125,7 @@ def test_feedback_is_sent_without_the_question_by_default(app, service):
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == before + 1
     assert lines[-1]["rating"] == "up" and "question" not in lines[-1]
-    assert lines[-1]["passage_ids"] == [c["passage_id"] for c in _last_answer(app)["citations"]]
+    assert lines[-1]["passage_ids"] == [c.passage.id for c in _last_answer(app).citations]
     assert any("not included" in c.value for c in app.chat_message[1].caption)
 
 
@@ -254,7 +254,7 @@ def test_highlight_marks_the_quoted_spans_and_keeps_the_source_inert():
     text = "7. Health risks\n• Where are drugs stored? See [the box](http://x.example) <b>now</b>.\n    - Is it locked?"
     start = text.index("Where")
     end = text.index("?", start) + 1
-    assert highlight(text, [{"start": start, "end": end}]).split("  \n") == [
+    assert highlight(text, [(start, end)]).split("  \n") == [
         "7\\. Health risks",
         "• :orange-background[**Where are drugs stored?**] See \\[the box\\](http\\://x.example) \\<b\\>now\\</b\\>.",
         "\\- Is it locked?",
@@ -265,19 +265,27 @@ def test_highlight_across_lines_and_with_nothing_quoted():
     from ui.markup import highlight
 
     text = "First line ends\nand goes on. Other."
-    quoted = {"start": 6, "end": text.index(".") + 1}
+    quoted = (6, text.index(".") + 1)
     assert highlight(text, [quoted]) == ("First :orange-background[**line ends**]  \n"
                                          ":orange-background[**and goes on.**] Other.")
     assert highlight(text, []) == "First line ends  \nand goes on. Other."
 
 
 def test_inert_lines_citation_label_and_sources():
+    from dataclasses import replace
+
+    from assistant.records import Citation, Passage
+    from ui import schema
     from ui.markup import citation_label, clip, inert_lines, without_sources
 
     assert inert_lines("1) one\n\n+ two\n===\n<img src=x>") == "1\\) one  \n\\+ two  \n\\===  \n\\<img src=x\\>"
-    citation = {"n": 3, "title": "Protocol [draft]", "section": "A › 2. Risks", "page": 7}
+    passage = Passage(id="p1", doc_id="d", title="Protocol [draft]", area="A", section=("A", "2. Risks"),
+                      paragraph=None, page=7, order=0, text="Ask.")
+    citation = schema.Citation(**Citation(n=3, passage=passage).to_dict())
     assert citation_label(citation) == "[3] Protocol \\[draft\\] — A › 2. Risks, p. 7"
-    assert citation_label({**citation, "section": "", "page": None}) == "[3] Protocol \\[draft\\] — whole document"
+    unplaced = Citation(n=3, passage=replace(passage, section=(), page=None), currency="past its review date")
+    assert citation_label(schema.Citation(**unplaced.to_dict())) == (
+        "[3] Protocol \\[draft\\] — whole document — past its review date")
     assert without_sources("**Guidance**\n\n- a [1]\n\n**Sources**\n\n1. T — S\n") == "**Guidance**\n\n- a [1]\n"
     assert clip("one two three four", 9) == "one two …"
     assert clip("one two three four", 9, tail=True) == "… four"

@@ -98,7 +98,7 @@ def _gist(answer: dict) -> tuple:
     """What a reader sees of an answer: the quoted sentences and the passages they cite."""
     parts = ([answer["urgent"]] if answer["urgent"] else []) + answer["parts"]
     quotes = [e["text"] for p in parts for e in p["extracts"]] + [e["text"] for e in answer["checklist"]]
-    return tuple(quotes), tuple(c["passage_id"] for c in answer["citations"])
+    return tuple(quotes), tuple(c["passage"]["id"] for c in answer["citations"])
 
 
 def test_sigkill_during_ingest_leaves_the_previous_build_serving(workspace, embedder):
@@ -236,7 +236,7 @@ def test_the_service_answers_through_a_reingest_and_switches_cleanly(service, tm
                 response = http.post("/api/ask", json={"question": QUESTIONS[n % len(QUESTIONS)]})
                 body = response.json() if response.status_code == 200 else {}
                 seen.append((time.monotonic(), response.status_code,
-                             {c["passage_id"] for c in body.get("citations", [])}))
+                             {c["passage"]["id"] for c in body.get("citations", [])}))
                 n += 1
 
     threads = [threading.Thread(target=ask) for _ in range(2)]

@@ -147,9 +147,13 @@ def test_progress_bars_start_when_their_stage_starts(capsys):
 
 
 def test_the_chat_source_label_carries_ocr_and_currency():
+    from assistant.records import Citation, Passage
     from ui.markup import citation_label
+    from ui.schema import Citation as CitationModel
 
-    c = {"n": 2, "title": "Northmoor protocol", "section": "2. Referral", "page": 1, "ocr": True,
-         "currency": "past its review date (January 2020): check this is still the current version"}
+    passage = Passage(id="p", doc_id="northmoor", title="Northmoor protocol", area="Northmoor",
+                      section=("2. Referral",), paragraph=None, page=1, order=0, text="Ring.", ocr=True)
+    c = CitationModel(**Citation(n=2, passage=passage, currency="past its review date (January 2020): check this "
+                                                                 "is still the current version").to_dict())
     assert citation_label(c) == ("[2] Northmoor protocol — 2. Referral, p. 1 (OCR text) — past its review date "
                                  "(January 2020): check this is still the current version")

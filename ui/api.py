@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -40,6 +40,8 @@ from assistant.errors import (
     UnknownAreaError,
 )
 from assistant.settings import Settings
+from ui import schema
+from ui.library_jobs import JobRunningError, LibraryJobs
 from ui.workqueue import Busy, WorkQueue
 
 log = logging.getLogger("hha.api")
@@ -232,91 +234,66 @@ api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 open_api = APIRouter(prefix="/api")
 
 
-def _with_quotes(answer) -> dict:
-    """The answer's JSON, each citation carrying the sentences quoted from it."""
-    data = answer.to_dict()
-    quoted: dict[int, list[dict]] = {}
-    for e in answer.all_extracts():
-        spans = quoted.setdefault(e.citation, [])
-        if not any(s["start"] == e.start and s["end"] == e.end for s in spans):
-            spans.append({"text": e.text, "start": e.start, "end": e.end})
-    for c in data["citations"]:
-        c["quoted"] = sorted(quoted.get(c["n"], []), key=lambda s: s["start"])
-    return data
-
-
-
 BUSY_RESPONSE = {503: {"description": "Every worker is busy and the queue is full: retry after `Retry-After` seconds."}}
 
 
-def _json(make, *args) -> JSONResponse:
-    """The response, encoded in the worker thread: an answer's JSON is tens of kilobytes, and
-    encoding it on the event loop would hold up every other request meanwhile."""
-    return JSONResponse(make(*args))
+def _json(make, *args) -> Response:
+    """The response, checked against its model and encoded in the worker thread: an answer's
+    JSON is tens of kilobytes, and encoding it on the event loop would hold up every other
+    request meanwhile. (A route that returns a Response is not validated again by FastAPI.)"""
+    return Response(make(*args).model_dump_json(), media_type="application/json")
 
 
-def _answer(assistant, body: AskRequest) -> dict:
+def _answer(assistant, body: AskRequest) -> schema.AnswerResponse:
     from assistant.render import to_markdown
 
     answer = assistant.answer(body.question, area=body.area or None, role=body.role, mode=body.mode,
                               context=body.context)
     # Each citation carries the retrieval that brought its passage in (scores and ranks), for trainers.
-    return {"markdown": to_markdown(answer), **_with_quotes(answer)}
+    return schema.AnswerResponse(markdown=to_markdown(answer), **answer.to_dict())
 
 
 @api.post("/ask", summary="Guidance for a question or a case, every sentence quoted and cited",
-          responses=BUSY_RESPONSE)
-async def ask(body: AskRequest, service: ServiceDep) -> dict:
+          response_model=schema.AnswerResponse, responses=BUSY_RESPONSE)
+async def ask(body: AskRequest, service: ServiceDep) -> Response:
     # Waiting for the index to be ready may take a while: off the event loop, outside the queue.
     assistant = await run_in_threadpool(service.ready_assistant)
     return await service.queue.run(_json, _answer, assistant, body)
 
 
-def _search(assistant, body: SearchRequest) -> dict:
+def _search(assistant, body: SearchRequest) -> schema.SearchResponse:
     hits = assistant.search(body.query, area=body.area or None, k=body.k)
-    return {
-        "passages": [
-            {"id": h.passage.id, "document_id": h.passage.doc_id, "title": h.passage.title,
-             "area": h.passage.area, "section": h.passage.section_label, "page": h.passage.page,
-             "text": h.passage.text, "score": round(h.score, 6), "similarity": round(h.similarity, 4)}
-            for h in hits
-        ]
-    }
+    return schema.SearchResponse(hits=[h.to_dict() for h in hits])
 
 
-@api.post("/search", summary="The passages that best match a query, best first", responses=BUSY_RESPONSE)
-async def search(body: SearchRequest, service: ServiceDep) -> dict:
+@api.post("/search", summary="The passages that best match a query, best first",
+          response_model=schema.SearchResponse, responses=BUSY_RESPONSE)
+async def search(body: SearchRequest, service: ServiceDep) -> Response:
     assistant = await run_in_threadpool(service.ready_assistant)
     return await service.queue.run(_json, _search, assistant, body)
 
 
-def _document(doc, passages: int) -> dict:
-    return {"id": doc.id, "title": doc.title, "publisher": doc.publisher, "area": doc.area, "scope": doc.scope,
-            "date": doc.date, "kind": doc.kind, "audience": doc.audience, "summary": doc.summary,
-            "passages": passages}
-
-
-@api.get("/documents", summary="The source documents, with the areas they cover")
-def documents(service: ServiceDep) -> dict:
+@api.get("/documents", response_model=schema.DocumentsResponse,
+         summary="The source documents, with the areas they cover (GET /api/sources: what each gave the index)")
+def documents(service: ServiceDep) -> schema.DocumentsResponse:
     index = service.ready_assistant().index
-    counts: dict[str, int] = {}
-    for p in index.passages:
-        counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
-    return {"documents": [_document(d, counts.get(d.id, 0)) for d in index.documents], "areas": index.areas}
+    return schema.DocumentsResponse(documents=[d.to_dict() for d in index.documents], areas=index.areas)
 
 
-@api.get("/documents/{doc_id}", summary="One document and its passages in reading order (a source viewer)")
-def document(doc_id: str, service: ServiceDep) -> dict:
+@api.get("/documents/{doc_id}", response_model=schema.DocumentResponse, responses={404: {"description": "No such document."}},
+         summary="One document and its passages in reading order (a source viewer)")
+def document(doc_id: str, service: ServiceDep) -> schema.DocumentResponse:
     index = service.ready_assistant().index
     doc = index.document(doc_id)
     if doc is None:
         raise HTTPException(404, "No document with that id: GET /api/documents lists them.")
-    passages = [p.to_dict() for p in index.passages if p.doc_id == doc_id]
-    return {**_document(doc, len(passages)), "passages": passages}
+    return schema.DocumentResponse(document=doc.to_dict(),
+                                   passages=[p.to_dict() for p in index.passages if p.doc_id == doc_id])
 
 
-@api.post("/feedback", summary="A rating of an answer: the cited passages, and the question only if asked")
-def feedback(body: FeedbackRequest, request: Request, service: ServiceDep) -> dict:
+@api.post("/feedback", response_model=schema.FeedbackResponse,
+          summary="A rating of an answer: the cited passages, and the question only if asked")
+def feedback(body: FeedbackRequest, request: Request, service: ServiceDep) -> schema.FeedbackResponse:
     record = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "rating": body.rating,
@@ -331,28 +308,30 @@ def feedback(body: FeedbackRequest, request: Request, service: ServiceDep) -> di
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return {"stored": True, "question_stored": keep_question}
+    return schema.FeedbackResponse(stored=True, question_stored=keep_question)
 
 
-@open_api.get("/health", summary="Whether the index is ready, being built (with progress) or failed")
-def health(service: ServiceDep) -> dict:
+@open_api.get("/health", response_model=schema.Health, response_model_exclude_none=True,
+              summary="Whether the index is ready, being built (with progress) or failed")
+def health(service: ServiceDep) -> schema.Health:
     service.start()
     if service.status == "building":
-        return {"status": "building", "progress": service.progress}
+        return schema.Health(status="building", progress=service.progress)
     if service.status == "failed":
-        return {"status": "failed", "detail": service.problem}
+        return schema.Health(status="failed", detail=service.problem)
     if service.status != "ready":
-        return {"status": service.status}
+        return schema.Health(status=service.status)
     index = service.assistant.index
-    return {"status": "ready", "build": index.record.get("build"), "built_at": index.record.get("built_at"),
-            "documents": len(index.documents), "passages": len(index.passages), "areas": index.areas,
-            "modes": ["extractive", "llm"] if getattr(service.assistant, "chat_model", None) else ["extractive"]}
+    return schema.Health(
+        status="ready", build=index.record.get("build"), built_at=index.record.get("built_at"),
+        documents=len(index.documents), passages=len(index.passages), areas=index.areas,
+        modes=["extractive", "llm"] if getattr(service.assistant, "chat_model", None) else ["extractive"])
 
 
 # -- errors: clear, and never the question back ---------------------------------------------------
 
 _STATUS = {BadQuestionError: 422, UnknownAreaError: 422, NoIndexError: 503, IndexLockedError: 503,
-           ModelUnavailableError: 503}
+           ModelUnavailableError: 503, JobRunningError: 409}
 
 
 async def _assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
@@ -363,6 +342,8 @@ async def _assistant_error(request: Request, exc: AssistantError) -> JSONRespons
                             status_code=status)
     if isinstance(exc, BadQuestionError):
         return JSONResponse({"detail": f"Bad question: {exc}."}, status_code=status)
+    if isinstance(exc, JobRunningError):
+        return JSONResponse({"detail": str(exc), "job": exc.job}, status_code=status)
     return JSONResponse({"detail": str(exc) if status != 500 else "Internal error."}, status_code=status)
 
 
@@ -392,18 +373,26 @@ async def _reply(send, status: int, detail: str, headers: list | None = None) ->
 
 
 class BodyLimit:
-    """413 for a body over the limit, by its Content-Length or by what actually arrives."""
+    """413 for a body over the limit, by its Content-Length or by what actually arrives. Uploads
+    of source files (`upload_paths`) may be as large as `upload_limit` (plus their form fields)."""
 
-    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+    def __init__(self, app, limit: int = MAX_BODY_BYTES, upload_limit: int = 0,
+                 upload_paths: tuple[str, ...] = ("/api/sources", "/api/sources/proposal")):
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_big = f"The request body is over {self.limit // 1024} KB."
+        limit, too_big = self.limit, f"The request body is over {self.limit // 1024} KB."
+        if self.upload_limit and scope["method"] == "POST" and scope["path"] in self.upload_paths:
+            from ui.sources_api import too_big as upload_too_big
+
+            limit, too_big = self.upload_limit + MAX_BODY_BYTES, upload_too_big(self.upload_limit)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return await _reply(send, 413, too_big)
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
@@ -414,7 +403,7 @@ class BodyLimit:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > self.limit:
+            if len(body) > limit:
                 return await _reply(send, 413, too_big)
         replay = [{"type": "http.request", "body": bytes(body), "more_body": False}]
 
@@ -483,12 +472,16 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     app.state.settings = settings
     app.state.service = Service(settings, assistant)
     app.state.feedback_lock = threading.Lock()
+    app.state.library_jobs = LibraryJobs()
+    from ui.sources_api import router as sources_router
+
     app.include_router(api)
+    app.include_router(sources_router)
     app.include_router(open_api)
     app.add_exception_handler(AssistantError, _assistant_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Busy, _busy)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost of ours: sees every status, 413s included
     return app
 

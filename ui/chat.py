@@ -24,9 +24,11 @@ from assistant.conversation import NEW_CASE
 from assistant.errors import SettingsError
 from assistant.render import escape
 from assistant.settings import Settings
+from ui import sources_page
 from ui.client import Client, ServiceError
 from ui.markup import citation_label, clip, highlight, inert_lines, without_sources
 from ui.notes import note_markdown, note_pdf
+from ui.schema import AnswerResponse, Citation, Document, DocumentResponse, DocumentsResponse, Health
 
 NOT_SET = "Not set"
 ROLES = {"Practitioner": "practitioner", "Manager": "manager", "Trainer": "trainer"}
@@ -52,13 +54,19 @@ def _client(url: str, token: str | None) -> Client:
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def _documents(url: str, token: str | None, build: str | None) -> dict:
+def _documents(url: str, token: str | None, build: str | None) -> DocumentsResponse:
     return _client(url, token).documents()
 
 
 @st.cache_data(ttl=900, show_spinner=False, max_entries=32)
-def _document(url: str, token: str | None, build: str | None, doc_id: str) -> dict:
+def _document(url: str, token: str | None, build: str | None, doc_id: str) -> DocumentResponse:
     return _client(url, token).document(doc_id)
+
+
+@st.cache_data(ttl=900, show_spinner=False, max_entries=32)
+def _cited_page(url: str, token: str | None, build: str | None, passage_id: str,
+                spans: tuple[tuple[int, int], ...]) -> tuple[bytes, int, bool]:
+    return _client(url, token).cited_page(passage_id, list(spans))
 
 
 # -- pieces of the page ---------------------------------------------------------------------------------
@@ -95,7 +103,7 @@ def _clear() -> None:
         del state[key]
 
 
-def _about_sources(documents: list[dict]) -> None:
+def _about_sources(documents: list[Document]) -> None:
     with st.expander("About the sources", icon=":material/menu_book:"):
         st.markdown(
             "Answers are built only from these documents. Every sentence under a heading is quoted word for word "
@@ -104,11 +112,10 @@ def _about_sources(documents: list[dict]) -> None:
         )
         for d in documents:
             st.markdown(
-                f"**{escape(d['title'])}**  \n"
-                f"{escape(d['publisher'])}  \n"
-                f"Area: {escape(d['area'])} · Date: {escape(d['date'])} · Kind: {escape(d['kind'])} · "
-                f"{d['passages']} passages  \n"
-                f"{escape(d['summary'])}"
+                f"**{escape(d.title)}**  \n"
+                f"{escape(d.publisher)}  \n"
+                f"Area: {escape(d.area)} · Date: {escape(d.date)} · Kind: {escape(d.kind)}  \n"
+                f"{escape(d.summary)}"
             )
 
 
@@ -133,62 +140,79 @@ def _waiting(client: Client) -> None:
     except ServiceError as exc:
         st.error(exc.detail)
         return
-    if health.get("status") == "ready":
+    if health.status == "ready":
         st.rerun()
-    if health.get("status") == "failed":
-        st.error(f"The guidance index could not be prepared: {health.get('detail')}")
+    if health.status == "failed":
+        st.error(f"The guidance index could not be prepared: {health.detail}")
         return
-    progress = health.get("progress") or {}
-    if health.get("status") == "building":
+    progress = health.progress
+    if health.status == "building":
         st.info("The guidance index is being built for the first time. This takes a few minutes; "
                 "the chat opens when it is ready.", icon=":material/hourglass_top:")
-        done, total = progress.get("done", 0), progress.get("total", 0)
-        if total:
-            st.progress(min(1.0, done / total), text=f"{progress.get('stage', 'building')}: {done} of {total}")
-        elif progress.get("stage"):
-            st.caption(progress["stage"])
+        if progress and progress.total:
+            st.progress(min(1.0, progress.done / progress.total),
+                        text=f"{progress.stage}: {progress.done} of {progress.total}")
+        elif progress and progress.stage:
+            st.caption(progress.stage)
     else:
         st.info("The guidance service is loading; the chat opens in a moment.", icon=":material/hourglass_top:")
 
 
-def _passage_in_context(settings: Settings, build: str | None, c: dict) -> None:
-    before = after = None
+def _passage_in_context(settings: Settings, build: str | None, c: Citation, key: str) -> None:
+    before = after = doc = None
+    passage = c.passage
     try:
-        doc = _document(settings.api_url, settings.api_token, build, c["document_id"])
-        passages = doc["passages"]
-        i = next((i for i, p in enumerate(passages) if p["id"] == c["passage_id"]), None)
+        doc = _document(settings.api_url, settings.api_token, build, passage.doc_id)
+        passages = doc.passages
+        i = next((i for i, p in enumerate(passages) if p.id == passage.id), None)
         if i is not None:
             before = passages[i - 1] if i > 0 else None
             after = passages[i + 1] if i + 1 < len(passages) else None
     except ServiceError:
         pass
-    st.caption(f"Area: {escape(c['area'])}. The quoted sentences are highlighted.")
+    spans = tuple((q.start, q.end) for q in c.quoted)
+    printed = doc is not None and doc.document.source_file.lower().endswith(".pdf") and passage.page is not None
+    if printed and st.toggle("Show the page as printed", key=f"page-{key}-{c.n}"):
+        _printed_page(settings, build, c, spans)
+        return
+    st.caption(f"Area: {escape(passage.area)}. The quoted sentences are highlighted.")
     if before:
-        st.caption(inert_lines(clip(before["text"], 320, tail=True)))
-    st.markdown(highlight(c["passage_text"], c.get("quoted", [])))
+        st.caption(inert_lines(clip(before.text, 320, tail=True)))
+    st.markdown(highlight(passage.text, spans))
     if after:
-        st.caption(inert_lines(clip(after["text"], 320)))
+        st.caption(inert_lines(clip(after.text, 320)))
 
 
-def _trainer_view(answer: dict) -> None:
-    citations = {c["n"]: c for c in answer["citations"]}
-    parts = ([answer["urgent"]] if answer.get("urgent") else []) + answer["parts"]
-    parts += [{"heading": "Questions to explore", "extracts": answer["checklist"]}] if answer["checklist"] else []
+def _printed_page(settings: Settings, build: str | None, c: Citation, spans: tuple[tuple[int, int], ...]) -> None:
+    try:
+        with st.spinner("Rendering the page…"):
+            png, page, marked = _cited_page(settings.api_url, settings.api_token, build, c.passage.id, spans)
+    except ServiceError as exc:
+        st.warning(f"The page cannot be shown: {exc.detail}")
+        return
+    st.caption(f"Page {page} as printed: " + ("the quoted text is highlighted." if marked else
+               "the quoted text could not be found on the page with certainty, so the page is shown alone."))
+    st.image(png, caption=f"{c.passage.title}, p. {page}")
+
+
+def _trainer_view(answer: AnswerResponse) -> None:
+    citations = {c.n: c for c in answer.citations}
+    parts = [(p.heading, p.extracts) for p in ([answer.urgent] if answer.urgent else []) + answer.parts]
+    parts += [("Questions to explore", answer.checklist)] if answer.checklist else []
     with st.expander("For trainers: the evidence behind each extract", icon=":material/school:"):
         st.caption("Sentence score: how close the sentence is to the question (and its facet). Retrieval: "
                    "how the cited passage was found (fused score, cosine similarity, its rank among the "
                    "passage vectors and in the word index, and the facet of the case it was found for).")
-        for part in parts:
-            st.markdown(f"**{escape(part['heading'])}**")
-            for e in part["extracts"]:
-                c = citations[e["citation"]]
-                r = c.get("retrieval")
-                rank = (f"retrieval score {r['score']:.4f}, similarity {r['similarity']:.2f}, "
-                        f"dense rank {r['dense_rank'] or '–'}, lexical rank {r['lexical_rank'] or '–'}"
-                        + (f", facet {r['facet']}" if r.get("facet") else "")) if r else "retrieval: not recorded"
-                st.markdown(f"“{escape(e['text'])}” [{e['citation']}]  \nSentence score {e['score']:.3f}; {rank}")
-                spans = [{"start": e["start"], "end": e["end"]}]
-                st.markdown("> " + highlight(c["passage_text"], spans).replace("  \n", "  \n> "))
+        for heading, extracts in parts:
+            st.markdown(f"**{escape(heading)}**")
+            for e in extracts:
+                c = citations[e.citation]
+                r = c.retrieval
+                rank = (f"retrieval score {r.score:.4f}, similarity {r.similarity:.2f}, "
+                        f"dense rank {r.dense_rank or '–'}, lexical rank {r.lexical_rank or '–'}"
+                        + (f", facet {r.facet}" if r.facet else "")) if r else "retrieval: not recorded"
+                st.markdown(f"“{escape(e.text)}” [{e.citation}]  \nSentence score {e.score:.3f}; {rank}")
+                st.markdown("> " + highlight(c.passage.text, [(e.start, e.end)]).replace("  \n", "  \n> "))
 
 
 def _send_feedback(msg: dict, client: Client) -> None:
@@ -199,7 +223,7 @@ def _send_feedback(msg: dict, client: Client) -> None:
     answer = msg["answer"]
     question = msg["question"] if state.get(f"fbq-{msg['id']}") else None
     try:
-        client.feedback("up" if value == 1 else "down", [c["passage_id"] for c in answer["citations"]], question)
+        client.feedback("up" if value == 1 else "down", [c.passage.id for c in answer.citations], question)
         msg["feedback"] = "sent with your question" if question else "sent (your question was not included)"
     except ServiceError as exc:
         msg["feedback"] = f"not sent: {exc.detail}"
@@ -207,18 +231,18 @@ def _send_feedback(msg: dict, client: Client) -> None:
 
 def _answer(msg: dict, settings: Settings, build: str | None, client: Client) -> None:
     answer, key = msg["answer"], msg["id"]
-    st.markdown(without_sources(answer["markdown"]))
-    if answer["citations"]:
+    st.markdown(without_sources(answer.markdown))
+    if answer.citations:
         st.markdown("**Sources** (open one to read the passage in context)")
-        for c in answer["citations"]:
+        for c in answer.citations:
             with st.expander(citation_label(c)):
-                _passage_in_context(settings, build, c)
-    if msg["role_name"] == "trainer" and answer["citations"]:
+                _passage_in_context(settings, build, c, key)
+    if msg["role_name"] == "trainer" and answer.citations:
         _trainer_view(answer)
     if "pdf" not in msg:
-        msg["pdf"] = note_pdf(answer)
+        msg["pdf"] = note_pdf(answer.model_dump())
     left, right = st.columns(2)
-    left.download_button("Download note (Markdown)", note_markdown(answer), file_name="hidden-harm-note.md",
+    left.download_button("Download note (Markdown)", note_markdown(answer.model_dump()), file_name="hidden-harm-note.md",
                          mime="text/markdown", key=f"md-{key}", on_click="ignore", icon=":material/download:")
     right.download_button("Download note (PDF)", msg["pdf"], file_name="hidden-harm-note.pdf",
                           mime="application/pdf", key=f"pdf-{key}", on_click="ignore", icon=":material/download:")
@@ -234,11 +258,10 @@ def _follow_ups(msg: dict) -> None:
     """Under the latest answer: the follow-up actions (each sent as a follow-up message with
     this conversation's context), and a way to start afresh when the answer carried a case over."""
     answer, key = msg["answer"], msg["id"]
-    carried = answer.get("conversation") or {}
     with st.container(horizontal=True, key=f"follow-ups-{key}"):
-        for n, action in enumerate(answer.get("actions") or []):
+        for n, action in enumerate(answer.actions):
             st.button(action, key=f"act-{key}-{n}", on_click=_queue, args=(action,), icon=":material/reply:")
-        if carried.get("follow_up"):
+        if answer.conversation is not None and answer.conversation.follow_up:
             st.button("Start afresh", key=f"afresh-{key}", on_click=_start_afresh, icon=":material/restart_alt:",
                       help="The next message is read as a new case; the area stays.")
 
@@ -305,16 +328,16 @@ def main() -> None:
     st.session_state.setdefault("messages", [])
     st.session_state.setdefault("context", [])  # the user's messages, sent with each follow-up
 
-    problem, health, documents = None, {}, {"documents": [], "areas": []}
+    problem, health, documents = None, Health(status="starting"), DocumentsResponse(documents=[], areas=[])
     try:
         health = client.health()
-        if health.get("status") == "ready":
-            documents = _documents(settings.api_url, settings.api_token, health.get("build"))
+        if health.status == "ready":
+            documents = _documents(settings.api_url, settings.api_token, health.build)
     except ServiceError as exc:
         problem = exc.detail + (". Start it with `hha serve`, or start both with `hha run`." if exc.status == 0 else "")
-    ready = problem is None and health.get("status") == "ready"
+    ready = problem is None and health.status == "ready"
 
-    area, role, mode = _sidebar(documents["areas"], health.get("modes", []))
+    area, role, mode = _sidebar(documents.areas, health.modes or [])
     st.title("Hidden Harm guidance")
     st.caption("For practitioners working with families where parents misuse drugs or alcohol. Answers quote "
                "safeguarding protocols word for word, with sources. Do not enter names or identifying details.")
@@ -322,8 +345,8 @@ def main() -> None:
         st.error(problem, icon=":material/error:")
     elif not ready:
         _waiting(client)
-    if documents["documents"]:
-        _about_sources(documents["documents"])
+    if documents.documents:
+        _about_sources(documents.documents)
     if role == "trainer":
         _evaluation_report(settings.data_dir)
     if role == "manager":
@@ -335,9 +358,27 @@ def main() -> None:
     prompt = st.chat_input(PLACEHOLDER[role], max_chars=MAX_QUESTION_CHARS, disabled=not ready)
     prompt = st.session_state.pop("pending", None) or prompt  # a follow-up action pressed
     asking = bool(prompt and prompt.strip())
-    _history(settings, health.get("build"), client, actions=not asking)
+    _history(settings, health.build, client, actions=not asking)
     if asking:
-        _ask(prompt, area, role, mode, settings, health.get("build"), client)
+        _ask(prompt, area, role, mode, settings, health.build, client)
 
 
-main()
+def sources() -> None:
+    """The Sources page (ui/sources_page.py): the library, and for managers and trainers its changes."""
+    settings = Settings.from_env()
+    sources_page.render(_client(settings.api_url, settings.api_token), ROLES)
+
+
+def app() -> None:
+    st.set_page_config(page_title="Hidden Harm guidance", page_icon=":material/menu_book:")
+    state = st.session_state
+    for key in ("area", "role_label", "llm"):  # the sidebar's choices outlive a visit to the other page
+        if key in state:
+            state[key] = state[key]
+    st.navigation([
+        st.Page(main, title="Ask", icon=":material/chat:", url_path="ask", default=True),
+        st.Page(sources, title="Sources", icon=":material/library_books:", url_path="sources"),
+    ]).run()
+
+
+app()

@@ -151,7 +151,7 @@ def cmd_search(args, settings: Settings) -> int:
 
     hits = assistant.open_assistant(settings).search(" ".join(args.query), area=_area(args), k=args.k)
     if args.json:
-        print(json.dumps({"passages": [h.to_dict() for h in hits]}, indent=2, ensure_ascii=False))
+        print(json.dumps({"hits": [h.to_dict() for h in hits]}, indent=2, ensure_ascii=False))
         return 0
     for n, hit in enumerate(hits, 1):
         p = hit.passage

@@ -23,9 +23,9 @@ def inert_lines(text: str) -> str:
     return "  \n".join(_no_block(escape(line)) for line in text.splitlines() if line.strip())
 
 
-def highlight(text: str, spans: list[dict]) -> str:
-    """A passage as inert Markdown, its quoted spans highlighted (bold, on a tint), line by line."""
-    marks = sorted((s["start"], s["end"]) for s in spans)
+def highlight(text: str, spans: list[tuple[int, int]]) -> str:
+    """A passage as inert Markdown, its quoted spans (start, end) highlighted (bold, on a tint), line by line."""
+    marks = sorted(spans)
     out: list[str] = []
     offset = 0
     for line in text.split("\n"):
@@ -50,12 +50,9 @@ def highlight(text: str, spans: list[dict]) -> str:
     return "  \n".join(out)
 
 
-def citation_label(c: dict) -> str:
-    where = c.get("section") or "whole document"
-    page = f", p. {c['page']}" if c.get("page") is not None else ""
-    ocr = " (OCR text)" if c.get("ocr") else ""
-    currency = f" — {c['currency']}" if c.get("currency") else ""
-    return f"[{c['n']}] " + escape(f"{c['title']} — {where}{page}{ocr}{currency}")
+def citation_label(c) -> str:
+    """An expander's label: the citation's number and its label (`ui.schema.Citation.label`), inert."""
+    return f"[{c.n}] " + escape(c.label)
 
 
 def without_sources(markdown: str) -> str:
