@@ -46,7 +46,7 @@ def test_a_follow_up_asking_whom_to_ring_gets_the_route_of_the_case_s_area(clien
     body = ask(client, "who do I ring out of hours?", [CASE])
     assert body["area"] == BEDS
     assert EDT in route_text(body)
-    cited = {c["n"]: c["area"] for c in body["citations"]}
+    cited = {c["n"]: c["passage"]["area"] for c in body["citations"]}
     assert {cited[e["citation"]] for e in body["urgent"]["extracts"]} == {BEDS}  # none of another area's
     carried = body["conversation"]
     assert carried["follow_up"] is True and carried["area_from"] == "Dunstable"
