@@ -39,7 +39,7 @@ def cli(monkeypatch, tmp_path, embedder, capsys):
     monkeypatch.setenv("HHA_CORPUS_DIR", str(corpus))
     monkeypatch.setenv("HHA_DATA_DIR", str(data))
     monkeypatch.setattr("ingest.pipeline.Embedder", lambda: embedder)
-    monkeypatch.setattr("assistant.core.Embedder", lambda threads=None: embedder)
+    monkeypatch.setattr("assistant.core.Embedder", lambda threads=None, lanes=None: embedder)
 
     def run(*args: str) -> str:
         code = cli_module.main(list(args))
