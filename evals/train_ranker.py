@@ -127,6 +127,18 @@ def main(settings) -> int:
     return 0
 
 
+def cross_validated_scores(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+    """Each row's log-odds from a logistic fit on the other folds (folds shuffled by SEED)."""
+    order = list(range(len(y)))
+    random.Random(SEED).shuffle(order)
+    scores = np.zeros(len(y))
+    for fold in range(FOLDS):
+        held = np.array([i for n, i in enumerate(order) if n % FOLDS == fold])
+        train_rows = np.setdiff1d(np.arange(len(y)), held)
+        scores[held] = fit_logistic(x[train_rows], y[train_rows], l2=l2).score(x[held])
+    return scores
+
+
 # -- the decision to decline -----------------------------------------------------------------------
 
 ANSWERABLE_DECLINED_AT_MOST = 0.02  # the issue's bound: answerable questions wrongly declined
@@ -148,14 +160,7 @@ def train_decline(composer, questions, out=None) -> dict:
         rows.append(decline_features(composer, gather(plan, composer.retriever, k=composer.tuning.hits)))
         labels.append(1.0 if q.answerable else 0.0)
     x, y = np.array(rows), np.array(labels)
-    order = list(range(len(y)))
-    random.Random(SEED).shuffle(order)
-    cv_scores = np.zeros(len(y))
-    for fold in range(FOLDS):
-        held = np.array([i for n, i in enumerate(order) if n % FOLDS == fold])
-        train_rows = np.setdiff1d(np.arange(len(y)), held)
-        model = fit_logistic(x[train_rows], y[train_rows], l2=1.0)
-        cv_scores[held] = model.score(x[held])
+    cv_scores = cross_validated_scores(x, y, l2=1.0)
     # The highest threshold that declines at most 2% of answerable questions (scores below it).
     answerable = np.sort(cv_scores[y == 1])
     threshold = float(answerable[int(ANSWERABLE_DECLINED_AT_MOST * len(answerable))])
@@ -196,13 +201,7 @@ def train_urgency(composer, questions, cases, out=None) -> dict:
         labels.append(1.0 if urgent else 0.0)
         asks.append(asks_for_route(text))
     x, y, asks = np.array(rows), np.array(labels), np.array(asks)
-    order = list(range(len(y)))
-    random.Random(SEED).shuffle(order)
-    cv_scores = np.zeros(len(y))
-    for fold in range(FOLDS):
-        held = np.array([i for n, i in enumerate(order) if n % FOLDS == fold])
-        train_rows = np.setdiff1d(np.arange(len(y)), held)
-        cv_scores[held] = fit_logistic(x[train_rows], y[train_rows], l2=URGENCY_L2).score(x[held])
+    cv_scores = cross_validated_scores(x, y, l2=URGENCY_L2)
     calm = (y == 0) & ~asks
     threshold = float(np.quantile(cv_scores[calm], 1 - FALSE_URGENT_AT_MOST))
     model = fit_logistic(x, y, l2=URGENCY_L2)
