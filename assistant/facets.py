@@ -68,6 +68,9 @@ _URGENT = {
         rf"\b(swallowed|drank|drunk|ingested|taken|took|got hold of|got into|eaten|ate|chewing|had a (swig|sip|mouthful))\b.{{0,40}}\b{_DRUG}",
         rf"\b{_CHILD}\b.{{0,40}}\b(swallowed|ingested|got hold of|got into|chewing|had a (swig|sip))",
         r"\b(lid off|bottle (open|empty)|third gone|half gone)\b",
+        # Within a child's reach: the child could have taken it.
+        rf"\b{_DRUG}\b.{{0,40}}\b(on the (kitchen |bathroom )?(side|table|floor|counter|worktop|sofa|bed)|"
+        r"within (his|her|their|the child's|a child's) reach|in reach|lying (around|about)|left out)\b",
     ],
     "left alone": [
         r"\bhome alone\b", r"\bunattended\b",

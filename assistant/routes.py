@@ -36,7 +36,9 @@ _SECTION = re.compile(r"refer|contact|MASH|safeguarding hub|out of hours|emergen
 ROUTE_QUESTION = re.compile(
     r"\b(who|what number|which number|number)\b.{0,40}\b(ring|call|phone|telephone|contact|refer)\b|"
     r"\b(out[- ]of[- ]hours|emergency duty|EDT|MASH|front door)\b.{0,60}\?|"
-    r"\bhow (do|can|should) i (refer|make a referral|report)\b",
+    r"\bhow (do|can|should) i (refer|make a referral|report)\b|"
+    r"\b(do|should|shall|must|can) (i|we) (have to |need to )?(refer|make a referral)\b|"
+    r"\b(where|who) (do|should|can) (i|we) (refer|report)\b",
     re.I,
 )
 

@@ -79,9 +79,11 @@ def test_a_protocol_without_a_route_says_so_and_borrows_none(tmp_path, token_cou
 
 def test_route_questions_are_recognised():
     for q in ("who do I ring out of hours?", "What number do I call for the MASH?",
-              "how do I refer a child to children's social care", "is the EDT open at weekends?"):
+              "how do I refer a child to children's social care", "is the EDT open at weekends?",
+              "pregnant 19-year-old using cannabis daily, do I refer?", "where do we refer a young carer?"):
         assert asks_for_route(q), q
-    for q in ("what does the guidance say about methadone storage?", "who is a young carer?"):
+    for q in ("what does the guidance say about methadone storage?", "who is a young carer?",
+              "what does the guidance say about referral?"):
         assert not asks_for_route(q), q
 
 

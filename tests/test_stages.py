@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from assistant.compose import with_context
+from assistant.compose import contact_line, rarity, with_context
 from assistant.evidence import aspects
 from assistant.facets import past_or_general, urgent_signals
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION, sentence_kind
@@ -53,6 +53,7 @@ def test_the_area_is_read_from_a_place_and_says_from_which_words():
     ("she's stinking of drink with the car keys in her hand, kids in the back", "drink or drug driving"),
     ("mum said she can't see the point any more", "a parent's suicidal words"),
     ("the kids have been left on their own all night", "left alone"),
+    ("the HV found the methadone bottle on the kitchen side, there's a 2 year old", "took a parent's drugs"),
 ])
 def test_risk_signals_are_read_by_kind(text, kind):
     assert any(s.startswith(kind) for s in urgent_signals(text)), urgent_signals(text)
@@ -199,3 +200,20 @@ def test_urgency_features_read_the_plan_and_the_closest_kind_of_risk():
     assert x[:3].tolist() == [1.0, 0.0, 0.7] and len(URGENCY_FEATURES) >= 3
     calm = urgency_features(plan("Last year mum overdosed; she has been stable since"), np.array([0.5, 0.1]))
     assert calm[:3].tolist() == [0.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize("text, contact", [
+    ("Luton: 01582 547653", True),
+    ("21 The Crescent, Bedford MK40 2RT, Tel: 01234 352220", True),
+    ("Central Bedfordshire: cs.accessandreferral@centralbedfordshire.gcsx.gov.uk", True),
+    ("In emergencies outside office hours the Emergency Duty Team (EDT) should be contacted.", False),
+    ("The Emergency Duty Team (EDT) which covers Bedford, Central Bedfordshire and Luton telephone number is: "
+     "0300 300 8123", False),
+])
+def test_a_line_of_contact_details_is_told_from_a_sentence(text, contact):
+    assert contact_line(text) is contact
+
+
+def test_a_rare_word_the_sources_never_use_counts_more_pieces_than_a_common_one():
+    assert rarity("how do I give naloxone?", ["naloxone"]) > rarity("a neighbour knocked on the door", ["door"]) >= 1
+    assert rarity("what should I check?", []) == 0
