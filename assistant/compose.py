@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
-from functools import lru_cache
 
 import numpy as np
 
@@ -328,7 +327,7 @@ class Composer:
 # -- declining --------------------------------------------------------------------------------------
 
 DECLINE_FEATURES = ("top_score", "top_similarity", "top_sentence", "top_bm25", "uncovered", "asks_amount",
-                    "amount_in_evidence", "uncovered_rarity")
+                    "amount_in_evidence")
 # A question that asks for an amount (a dose, a rate, a limit, a sum of money, a duration): the
 # sources rarely give one, and a near-domain question the sources do not answer often asks one.
 _AMOUNT = re.compile(r"\b(how (much|many|long|often)|max(imum)?|min(imum)?|dose|dosage|rate|limit|amount|"
@@ -337,40 +336,18 @@ _AMOUNT = re.compile(r"\b(how (much|many|long|often)|max(imum)?|min(imum)?|dose|
 
 def decline_features(composer: Composer, evidence: Evidence) -> np.ndarray:
     """What the decision to decline looks at: how strong the best evidence is, whether the
-    question's topic words appear in the sources at all (and how rare a word the sources never
-    use is), and whether it asks for an amount the best passages do not hold."""
+    question's topic words appear in the sources at all, and whether it asks for an amount the
+    best passages do not hold."""
     q = evidence.queries[0]
     top = evidence.overall[0] if evidence.overall else None
     sentence = float(evidence.sims[:, 0].max()) if evidence.sims.size else 0.0
     bm25 = composer.index.bm25.scores(q.tokens, q.weights)
     topic = [t for t in dict.fromkeys(q.tokens) if t not in CHAT_STEMS]
-    missing = composer.uncovered_terms(q)
-    uncovered = len(missing) / max(1, len(topic))
+    uncovered = len(composer.uncovered_terms(q)) / max(1, len(topic))
     amount = bool(_AMOUNT.search(q.text))
     numbers = any(re.search(r"\d", h.passage.text) for h in evidence.overall[:3])
     return np.array([top.score if top else -10.0, top.similarity if top else 0.0, sentence,
-                     float(np.log1p(bm25.max())) if len(bm25) else 0.0, uncovered, amount, amount and numbers,
-                     rarity(q.text, missing)])
-
-
-def rarity(text: str, terms: list[str]) -> int:
-    """The most word pieces MiniLM's vocabulary needs for a word of `text` whose stem is one of
-    `terms`. A word the sources never use and the vocabulary splits into many pieces is a rare
-    technical term (a drug, a benefit, a test) naming a topic outside the sources; a common word
-    they never use ("door", "bottle") is more often incidental (dev: out-of-scope questions
-    declined 0.47 against 0.37 without it, at the same 1% of answerable ones, cross-validated)."""
-    if not terms:
-        return 0
-    wanted = set(terms)
-    words = {w for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", text) if wanted & set(lexical_tokens(w))}
-    return max((_word_pieces()(w.lower()) for w in words), default=0)
-
-
-@lru_cache(maxsize=1)
-def _word_pieces():
-    from assistant.embed import TokenCounter
-
-    return TokenCounter()
+                     float(np.log1p(bm25.max())) if len(bm25) else 0.0, uncovered, amount, amount and numbers])
 
 
 def load_decline():

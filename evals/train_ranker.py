@@ -142,9 +142,6 @@ def cross_validated_scores(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarra
 # -- the decision to decline -----------------------------------------------------------------------
 
 ANSWERABLE_DECLINED_AT_MOST = 0.02  # the bound: answerable questions wrongly declined
-# Chosen on dev by cross-validation over ten shuffles: out-of-scope questions declined at the
-# threshold above, 0.43 at l2 = 1 and 0.47 at l2 = 10.
-DECLINE_L2 = 10.0
 
 
 def train_decline(composer, questions, out=None) -> dict:
@@ -163,14 +160,14 @@ def train_decline(composer, questions, out=None) -> dict:
         rows.append(decline_features(composer, gather(plan, composer.retriever, k=composer.tuning.hits)))
         labels.append(1.0 if q.answerable else 0.0)
     x, y = np.array(rows), np.array(labels)
-    cv_scores = cross_validated_scores(x, y, l2=DECLINE_L2)
+    cv_scores = cross_validated_scores(x, y, l2=1.0)
     # The highest threshold that declines at most 2% of answerable questions (scores below it).
     answerable = np.sort(cv_scores[y == 1])
     threshold = float(answerable[int(ANSWERABLE_DECLINED_AT_MOST * len(answerable))])
-    model = fit_logistic(x, y, l2=DECLINE_L2)
+    model = fit_logistic(x, y, l2=1.0)
     meta = {
         "trained_on": "evals/data/dev (questions; cases are never declined)", "questions": len(y),
-        "out_of_scope": int((y == 0).sum()), "seed": SEED, "folds": FOLDS, "l2": DECLINE_L2, "threshold": round(threshold, 6),
+        "out_of_scope": int((y == 0).sum()), "seed": SEED, "folds": FOLDS, "l2": 1.0, "threshold": round(threshold, 6),
         "cv_answerable_declined": round(float((cv_scores[y == 1] < threshold).mean()), 4),
         "cv_out_of_scope_declined": round(float((cv_scores[y == 0] < threshold).mean()), 4),
         "data_sha256": data_hash(questions),

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from assistant.compose import contact_line, rarity, with_context
+from assistant.compose import contact_line, with_context
 from assistant.evidence import aspects
 from assistant.facets import past_or_general, urgent_signals
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION, sentence_kind
@@ -213,7 +213,3 @@ def test_urgency_features_read_the_plan_and_the_closest_kind_of_risk():
 def test_a_line_of_contact_details_is_told_from_a_sentence(text, contact):
     assert contact_line(text) is contact
 
-
-def test_a_rare_word_the_sources_never_use_counts_more_pieces_than_a_common_one():
-    assert rarity("how do I give naloxone?", ["naloxone"]) > rarity("a neighbour knocked on the door", ["door"]) >= 1
-    assert rarity("what should I check?", []) == 0
