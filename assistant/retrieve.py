@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.copies import Copies, collapse, find_copies, shared_ranks, spread_best
 from assistant.facets import detect_area
 from assistant.kinds import guidance_share, sentence_kind
 from assistant.lexical import BM25
@@ -63,6 +64,7 @@ class Index:
     checklist_vectors: np.ndarray  # one row per checklist item, in the order of `checklist`
     sentence_search: str = "exact"  # "exact" (matrix product) or "ann" (Chroma's HNSW index)
     row_of: dict[str, int] = field(default_factory=dict)  # passage id -> index in `passages`
+    copies: Copies | None = None  # passages repeating other documents' text (None: there are none)
 
     @classmethod
     def load(cls, catalog: Catalog, build_id: str | None = None, sentence_search: str = "auto") -> Index:
@@ -88,6 +90,7 @@ class Index:
             sentences_of.setdefault(pid, []).append(row)
         documents = documents_from_record(record or {})
         doc_kind = {d.id: d.kind for d in documents}
+        doc_scope = {d.id: d.scope for d in documents}
         by_id = {p.id: p for p in passages}
         kinds = [sentence_kind(by_id[pid].text[a:b], by_id[pid].section, doc_kind.get(by_id[pid].doc_id, ""))
                  for pid, a, b in spans]
@@ -117,6 +120,7 @@ class Index:
             record=record or {},
             sentence_search=sentence_search,
             row_of=position,
+            copies=find_copies(passages, [doc_scope.get(p.doc_id, "local") == "local" for p in passages]),
         )
 
     @property
@@ -216,7 +220,10 @@ class Retriever:
                     lexical_rank=int(x[i, _RR_BM25] and round(1 / x[i, _RR_BM25] - RRF_K)) or None, facet=facet)
                 for i in order
             ]
-            out.append(collapse_twins(hits)[:k])
+            hits = collapse_twins(hits)
+            if self.index.copies is not None:
+                hits = collapse(hits, self.index.copies, self.index.row_of)
+            out.append(hits[:k])
         return out
 
     def candidates(
@@ -227,8 +234,14 @@ class Retriever:
         index = self.index
         dense = index.passage_vectors @ vector
         bm25 = index.bm25.scores(q.tokens, q.weights)
-        ranks = [_ranks(dense), _ranks(best_sentence), _ranks(bm25, positive=True)]
-        pool = sorted(set().union(*(np.flatnonzero(r <= CANDIDATES) for r in ranks)))
+        if index.copies is None:
+            ranks = [_ranks(dense), _ranks(best_sentence), _ranks(bm25, positive=True)]
+            pool = sorted(set().union(*(np.flatnonzero(r <= CANDIDATES) for r in ranks)))
+        else:  # copies share a rank, and one of each group (or of the area's own) enters the pool
+            shared = [shared_ranks(s, index.copies, CANDIDATES, area, positive)
+                      for s, positive in ((dense, False), (best_sentence, False), (bm25, True))]
+            ranks = [r for r, _ in shared]
+            pool = np.union1d(np.union1d(shared[0][1], shared[1][1]), shared[2][1]).tolist()
         if not pool:
             return [], np.zeros((0, len(FEATURES))), np.zeros(0)
         ids = np.array(pool)
@@ -271,7 +284,7 @@ class Retriever:
                 if row is not None and sim > best[row, n]:
                     best[row, n] = sim
         self._remember(vectors, [f[0][1] if f else 0.0 for f in found_all])
-        return best
+        return best if self.index.copies is None else spread_best(best, self.index.copies)
 
     def sentence_similarities(self, vectors: np.ndarray):
         """Cosine similarity of every guidance sentence with each query (rows x queries).

@@ -1,0 +1,114 @@
+"""Passages that repeat another document's text, but for its names and numbers: the same
+national guidance held once per area, or local protocols written from one template. A library
+of every area's protocols holds many such copies; ranked one by one, the copies of the few
+best passages fill every ranking's candidate pool and push everything else out (at 100 copies
+of each document every plain question was declined: each passage's rank in two of the three
+rankings fell past the pool).
+
+Copies share one rank (their content's rank among distinct contents), only the best member
+of each group (and the members from the question's own area) enter the pool, and an answer
+shows one member of a group. A library with no copies is ranked exactly as before: `groups`
+returns None and the retriever skips all of this. Pure numpy, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.records import Passage
+
+# What may differ between copies: runs of capitalised words (names of places, services, people)
+# and numbers (telephone numbers, dates): "Luton", "Selwick 7", "Stoke-on-Trent City Council
+# (01782) 235100", "Bedford Borough, Central Bedfordshire and Luton" each become one mark. What is left is the text's template.
+_NAME = r"(?:\b[A-Z][\w'’-]*|\d[\d./-]*)"
+_NAMES = re.compile(rf"\(?{_NAME}(?:(?:[\s(),]+|\s+(?:and|&)\s+){_NAME})*\)?")
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"[a-z]{2,}")
+MIN_WORDS = 8  # words of a template, at least, for its passages to count as copies
+
+
+def template(text: str) -> str:
+    """A passage's text without its names and numbers, lower-cased, spaces collapsed."""
+    return _SPACE.sub(" ", _NAMES.sub("#", text)).strip().lower()
+
+
+@dataclass(frozen=True)
+class Copies:
+    """Per passage, its group (passages of other documents with the same template share one);
+    `local_area`: per passage, an index into `areas` for a local passage, -1 otherwise."""
+
+    group: np.ndarray
+    count: int  # groups
+    local_area: np.ndarray
+    areas: dict[str, int]
+
+
+def find_copies(passages: list[Passage], is_local: list[bool]) -> Copies | None:
+    """Group passages that share a template; None when no group holds two documents (a repeat
+    within one document is a twin, which the retriever collapses already)."""
+    first: dict[str, int] = {}
+    docs: dict[int, str] = {}
+    group = np.empty(len(passages), dtype=np.int64)
+    shared = False
+    for n, p in enumerate(passages):
+        key = template(p.text)
+        if len(_WORD.findall(key)) < MIN_WORDS:
+            key = f"\x00{n}"  # too little left to tell a copy from another text: a group of its own
+        g = first.setdefault(key, len(first))
+        if g in docs and docs[g] != p.doc_id:
+            shared = True
+        docs.setdefault(g, p.doc_id)
+        group[n] = g
+    if not shared:
+        return None
+    count = int(group.max()) + 1 if len(group) else 0
+    areas: dict[str, int] = {}
+    local_area = np.array([areas.setdefault(p.area, len(areas)) if local else -1
+                           for p, local in zip(passages, is_local, strict=True)], dtype=np.int64)
+    return Copies(group=group, count=count, local_area=local_area, areas=areas)
+
+
+def shared_ranks(scores: np.ndarray, copies: Copies, limit: int, area: str | None,
+                 positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(rank of each passage: its group's 1-based rank by the group's best score; the pool:
+    the best member of each group ranked within `limit`, and every member of those groups from
+    `area`'s own local protocols). `positive`: scores <= 0 rank last and never enter the pool."""
+    n = len(scores)
+    order = np.argsort(-scores, kind="stable")
+    in_order = copies.group[order]
+    groups, first = np.unique(in_order, return_index=True)  # each group's best member, by position
+    group_rank = np.empty(copies.count, dtype=np.int64)
+    group_rank[groups[np.argsort(first, kind="stable")]] = np.arange(1, len(groups) + 1)
+    ranks = group_rank[copies.group]
+    if positive:
+        ranks[scores <= 0] = n + limit + 1
+    best = order[first]
+    pool = best[ranks[best] <= limit]
+    if area is not None and area in copies.areas:
+        own = np.flatnonzero((copies.local_area == copies.areas[area]) & (ranks <= limit))
+        pool = np.union1d(pool, own)
+    return ranks, pool
+
+
+def spread_best(best: np.ndarray, copies: Copies) -> np.ndarray:
+    """Each passage's best sentence similarity per query (passages x queries, -1 unknown) made
+    the best of its group's: the approximate search finds a sentence in one copy, not in all."""
+    out = np.full((copies.count, best.shape[1]), -1.0, dtype=best.dtype)
+    np.maximum.at(out, copies.group, best)
+    return out[copies.group]
+
+
+def collapse(hits: list, copies: Copies, row_of: dict[str, int]) -> list:
+    """Keep the best-scoring member of each group of copies (hits in order of score)."""
+    seen: set[int] = set()
+    out = []
+    for hit in hits:
+        g = int(copies.group[row_of[hit.passage.id]])
+        if g in seen:
+            continue
+        seen.add(g)
+        out.append(hit)
+    return out
