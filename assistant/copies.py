@@ -71,6 +71,24 @@ def find_copies(passages: list[Passage], is_local: list[bool]) -> Copies | None:
     return Copies(group=group, count=count, local_area=local_area, areas=areas)
 
 
+def sentence_stand_ins(copies: Copies, passages: list[Passage], spans: list[tuple[str, int, int]]) -> np.ndarray:
+    """Per sentence row, the row whose vector stands for it: a copy's n-th sentence is its
+    group's first member's n-th sentence, when the two have as many sentences (a copy that
+    splits otherwise keeps its own)."""
+    position = {p.id: n for n, p in enumerate(passages)}
+    rows_of: dict[int, list[int]] = {}
+    for row, (pid, _, _) in enumerate(spans):
+        rows_of.setdefault(position[pid], []).append(row)
+    first: dict[int, int] = {}  # group -> its first member with sentences
+    out = np.arange(len(spans), dtype=np.int64)
+    for n in sorted(rows_of):
+        g = int(copies.group[n])
+        lead = first.setdefault(g, n)
+        if lead != n and len(rows_of[lead]) == len(rows_of[n]):
+            out[rows_of[n]] = rows_of[lead]
+    return out
+
+
 def shared_ranks(scores: np.ndarray, copies: Copies, limit: int, area: str | None,
                  positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(rank of each passage: its group's 1-based rank by the group's best score; the pool:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.copies import Copies, collapse, find_copies, shared_ranks, spread_best
+from assistant.copies import Copies, collapse, find_copies, sentence_stand_ins, shared_ranks, spread_best
 from assistant.facets import detect_area
 from assistant.kinds import guidance_share, sentence_kind
 from assistant.lexical import BM25
 from assistant.rank import FEATURES, RANKER_FILE, RRF_K, Ranker
 from assistant.records import SECTION_SEPARATOR, ChecklistItem, Document, Hit, Passage
 from assistant.store import Build, Catalog, documents_from_record
-from assistant.text import lexical_tokens
+from assistant.text import lexical_tokens, library_tokens
 from assistant.vocabulary import expansions
 
 CANDIDATES = 40  # each ranking's top this many are pooled for the ranker
@@ -65,6 +65,8 @@ class Index:
     sentence_search: str = "exact"  # "exact" (matrix product) or "ann" (Chroma's HNSW index)
     row_of: dict[str, int] = field(default_factory=dict)  # passage id -> index in `passages`
     copies: Copies | None = None  # passages repeating other documents' text (None: there are none)
+    # Exact search with copies: row -> row of `sentence_vectors`, which holds distinct sentences only.
+    sentence_rows: np.ndarray | None = None
 
     @classmethod
     def load(cls, catalog: Catalog, build_id: str | None = None, sentence_search: str = "auto") -> Index:
@@ -75,25 +77,36 @@ class Index:
         record = catalog.current() if build_id is None else {"build": build_id}
         passages = build.passages()
         items = build.checklist()
-        if sentence_search == "auto":
+        documents = documents_from_record(record or {})
+        doc_scope = {d.id: d.scope for d in documents}
+        copies = find_copies(passages, [doc_scope.get(p.doc_id, "local") == "local" for p in passages])
+        if sentence_search == "auto" and copies is None:
             sentence_search = "ann" if build.count("sentences") > SENTENCE_ANN_FROM else "exact"
         spans, matrix = build.sentence_file()
-        if sentence_search == "exact":
-            matrix = np.array(matrix, dtype=np.float32)  # every row is read by every query: in memory
         position = {p.id: i for i, p in enumerate(passages)}
         keep = [i for i, (pid, _, _) in enumerate(spans) if pid in position]
         if len(keep) < len(spans):
             spans = [spans[i] for i in keep]
             matrix = matrix[keep]
+        # With copies, a copy's sentence is searched by its group's first member's vector: the
+        # search's size is the library's distinct sentences, not its copies.
+        stand_ins = sentence_stand_ins(copies, passages, spans) if copies is not None else None
+        distinct = np.unique(stand_ins) if stand_ins is not None else None
+        if sentence_search == "auto":
+            sentence_search = "ann" if len(distinct) > SENTENCE_ANN_FROM else "exact"
+        sentence_rows = None
+        if sentence_search == "exact":  # every row is read by every query: in memory
+            if distinct is None:
+                matrix = np.array(matrix, dtype=np.float32)
+            else:
+                matrix = np.array(matrix[distinct], dtype=np.float32)
+                sentence_rows = np.searchsorted(distinct, stand_ins)
         sentences_of: dict[str, list[int]] = {}
         for row, (pid, _, _) in enumerate(spans):
             sentences_of.setdefault(pid, []).append(row)
-        documents = documents_from_record(record or {})
         doc_kind = {d.id: d.kind for d in documents}
-        doc_scope = {d.id: d.scope for d in documents}
         by_id = {p.id: p for p in passages}
-        kinds = [sentence_kind(by_id[pid].text[a:b], by_id[pid].section, doc_kind.get(by_id[pid].doc_id, ""))
-                 for pid, a, b in spans]
+        kinds = sentence_kinds(spans, by_id, doc_kind)
         ids, vectors = build.vectors("passages")
         row_of = {pid: i for i, pid in enumerate(ids)}
         passage_vectors = vectors[[row_of[p.id] for p in passages]] if passages else np.zeros((0, 384), np.float32)
@@ -105,7 +118,7 @@ class Index:
             passage_vectors=passage_vectors,
             sentence_kinds=kinds,
             static_features=static_features(passages, items, documents, spans, kinds),
-            heading_tokens=[frozenset(lexical_tokens(f"{p.title} {' '.join(p.section)}")) for p in passages],
+            heading_tokens=[frozenset(t) for t in library_tokens(f"{p.title} {' '.join(p.section)}" for p in passages)],
             sentence_spans=spans,
             sentence_vectors=matrix,
             sentence_owner=np.array([position[pid] for pid, _, _ in spans], dtype=np.int64),
@@ -116,11 +129,12 @@ class Index:
             checklist=items,
             by_id=by_id,
             # A generator: one passage's tokens at a time (see `BM25`).
-            bm25=BM25(lexical_tokens(index_text(p)) for p in passages),
+            bm25=BM25(library_tokens(index_text(p) for p in passages)),
             record=record or {},
             sentence_search=sentence_search,
             row_of=position,
-            copies=find_copies(passages, [doc_scope.get(p.doc_id, "local") == "local" for p in passages]),
+            copies=copies,
+            sentence_rows=sentence_rows,
         )
 
     @property
@@ -146,6 +160,19 @@ class Index:
         same = [p for p in self.passages if p.doc_id == passage.doc_id]
         i = next(i for i, p in enumerate(same) if p.id == passage.id)
         return same[max(0, i - before) : i + after + 1]
+
+
+def sentence_kinds(spans: list[tuple[str, int, int]], by_id: dict[str, Passage], doc_kind: dict[str, str]) -> list[str]:
+    """Each sentence row's kind; a sentence repeated in the same setting is read once."""
+    known: dict[tuple, str] = {}
+    out = []
+    for pid, a, b in spans:
+        p = by_id[pid]
+        key = (p.text[a:b], p.section, doc_kind.get(p.doc_id, ""))
+        if key not in known:
+            known[key] = sentence_kind(*key)
+        out.append(known[key])
+    return out
 
 
 def index_text(p: Passage) -> str:
@@ -293,11 +320,15 @@ class Retriever:
         (`sims[row, n]`, `sims[row, 1:]`, `sims[:, n].max()`, `.shape`, `.size`), a passage's
         sentences computed when one of them is first read: never a product over every sentence."""
         if self.index.sentence_search == "exact":
+            if self.index.sentence_rows is not None:
+                return (self.index.sentence_vectors @ vectors.T)[self.index.sentence_rows]
             return self.index.sentence_vectors @ vectors.T
         return OnDemandSimilarities(self, vectors, self._recall(vectors))
 
     def sentence_scores(self, vectors: np.ndarray, rows: list[int]) -> np.ndarray:
         """Cosine similarity of the given sentence rows with each query (len(rows) x queries)."""
+        if self.index.sentence_rows is not None:
+            rows = self.index.sentence_rows[list(rows)]
         return np.asarray(self.index.sentence_vectors[list(rows)]) @ vectors.T
 
     @staticmethod

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from support import small_corpus
 
-from assistant.copies import collapse, find_copies, shared_ranks, spread_best, template
+from assistant.copies import collapse, find_copies, sentence_stand_ins, shared_ranks, spread_best, template
 from assistant.records import Hit, Passage
 
 TEXT = ("Where a parent is prescribed methadone, ask where it is stored and whether a locked box is used "
@@ -66,6 +66,14 @@ def test_copies_share_a_rank_and_one_enters_the_pool_with_the_areas_own():
     assert [h.passage.id for h in collapse(hits, copies, row_of)] == ["d1:0", "d0:1", "national:0"]
 
 
+def test_a_copys_sentences_are_searched_by_its_first_members_when_they_split_alike():
+    passages = [passage("a", 0, TEXT), passage("b", 0, TEXT), passage("c", 0, TEXT), passage("c", 1, "Other.")]
+    copies = find_copies(passages, [False] * 4)
+    # Rows: a has two sentences, b two, c one (it split otherwise), c:1 one.
+    spans = [("a:0", 0, 10), ("b:0", 0, 10), ("a:0", 11, 20), ("c:0", 0, 20), ("b:0", 11, 20), ("c:1", 0, 6)]
+    assert sentence_stand_ins(copies, passages, spans).tolist() == [0, 0, 2, 3, 2, 5]
+
+
 # -- the real retriever on a replicated library ----------------------------------------------------
 
 COPIES = 45  # more than the pool takes from each ranking (retrieve.CANDIDATES)
@@ -100,6 +108,13 @@ def test_copies_do_not_crowd_out_other_passages(libraries):
     one, many = libraries["one"], libraries["many"]
     assert one.index.copies is None and many.index.copies is not None
     assert len(many.index.passages) > 40 * len(one.index.passages) // 2
+    # The exact sentence search holds each distinct sentence once, and reads as the full product.
+    rows = many.index.sentence_rows
+    assert rows is not None and many.index.sentence_vectors.shape[0] < len(many.index.sentence_spans) // 20
+    vectors = many.embed(QUESTIONS)
+    _, full = many.index.build.sentence_file()
+    stand_ins = sentence_stand_ins(many.index.copies, many.index.passages, many.index.sentence_spans)
+    assert many.sentence_similarities(vectors) == pytest.approx(np.asarray(full)[stand_ins] @ vectors.T, abs=1e-6)
     for question in QUESTIONS:
         alone = one.search(question, k=6)
         replicated = many.search(question, k=6)
