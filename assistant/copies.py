@@ -37,13 +37,22 @@ def template(text: str) -> str:
 
 @dataclass(frozen=True)
 class Copies:
-    """Per passage, its group (passages of other documents with the same template share one);
-    `local_area`: per passage, an index into `areas` for a local passage, -1 otherwise."""
+    """Per passage, its group (passages of other documents with the same template share one;
+    groups are numbered in order of their first member); `local_area`: per passage, an index
+    into `areas` for a local passage, -1 otherwise; `order`: the passages sorted by group (in
+    passage order within one), each group's run starting at `starts[group]`."""
 
     group: np.ndarray
     count: int  # groups
     local_area: np.ndarray
     areas: dict[str, int]
+    order: np.ndarray
+    starts: np.ndarray
+
+    @property
+    def leads(self) -> np.ndarray:
+        """Each group's first member."""
+        return self.order[self.starts]
 
 
 def find_copies(passages: list[Passage], is_local: list[bool]) -> Copies | None:
@@ -68,7 +77,9 @@ def find_copies(passages: list[Passage], is_local: list[bool]) -> Copies | None:
     areas: dict[str, int] = {}
     local_area = np.array([areas.setdefault(p.area, len(areas)) if local else -1
                            for p, local in zip(passages, is_local, strict=True)], dtype=np.int64)
-    return Copies(group=group, count=count, local_area=local_area, areas=areas)
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]]) if len(group) else group[:0]
+    return Copies(group=group, count=count, local_area=local_area, areas=areas, order=order, starts=starts)
 
 
 def sentence_stand_ins(copies: Copies, passages: list[Passage], spans: list[tuple[str, int, int]]) -> np.ndarray:
@@ -93,30 +104,33 @@ def shared_ranks(scores: np.ndarray, copies: Copies, limit: int, area: str | Non
                  positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(rank of each passage: its group's 1-based rank by the group's best score; the pool:
     the best member of each group ranked within `limit`, and every member of those groups from
-    `area`'s own local protocols). `positive`: scores <= 0 rank last and never enter the pool."""
+    `area`'s own local protocols). `positive`: scores <= 0 rank last and never enter the pool.
+    Sorted by group, not by passage: the work grows with the distinct texts."""
     n = len(scores)
-    order = np.argsort(-scores, kind="stable")
-    in_order = copies.group[order]
-    groups, first = np.unique(in_order, return_index=True)  # each group's best member, by position
+    in_order = scores[copies.order]
+    best = np.maximum.reduceat(in_order, copies.starts)  # per group
+    groups = copies.group[copies.order]
+    top = np.flatnonzero(in_order == best[groups])  # members at their group's best, by group
+    first = top[np.r_[True, groups[top][1:] != groups[top][:-1]]]
+    best_member = copies.order[first]  # per group: its first member at the group's best
     group_rank = np.empty(copies.count, dtype=np.int64)
-    group_rank[groups[np.argsort(first, kind="stable")]] = np.arange(1, len(groups) + 1)
+    group_rank[np.argsort(-best, kind="stable")] = np.arange(1, copies.count + 1)
     ranks = group_rank[copies.group]
+    chosen = group_rank <= limit
     if positive:
         ranks[scores <= 0] = n + limit + 1
-    best = order[first]
-    pool = best[ranks[best] <= limit]
+        chosen &= best > 0
+    pool = best_member[chosen]
     if area is not None and area in copies.areas:
         own = np.flatnonzero((copies.local_area == copies.areas[area]) & (ranks <= limit))
         pool = np.union1d(pool, own)
-    return ranks, pool
+    return ranks, np.sort(pool)
 
 
 def spread_best(best: np.ndarray, copies: Copies) -> np.ndarray:
     """Each passage's best sentence similarity per query (passages x queries, -1 unknown) made
     the best of its group's: the approximate search finds a sentence in one copy, not in all."""
-    out = np.full((copies.count, best.shape[1]), -1.0, dtype=best.dtype)
-    np.maximum.at(out, copies.group, best)
-    return out[copies.group]
+    return np.maximum.reduceat(best[copies.order], copies.starts, axis=0)[copies.group]
 
 
 def collapse(hits: list, copies: Copies, row_of: dict[str, int]) -> list:

@@ -9,6 +9,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -259,7 +260,10 @@ class Retriever:
         """The passages any of the three rankings puts near the top, with their features.
         `best_sentence`: each passage's best sentence similarity with this query (-1: unknown)."""
         index = self.index
-        dense = index.passage_vectors @ vector
+        if index.copies is None:
+            dense = index.passage_vectors @ vector
+        else:  # a copy is scored by its group's first member's vector, as its sentences are
+            dense = (index.passage_vectors[index.copies.leads] @ vector)[index.copies.group]
         bm25 = index.bm25.scores(q.tokens, q.weights)
         if index.copies is None:
             ranks = [_ranks(dense), _ranks(best_sentence), _ranks(bm25, positive=True)]
@@ -302,7 +306,8 @@ class Retriever:
         if self.index.sentence_search == "exact":
             sims = self.sentence_similarities(vectors) if sims is None else sims
             if len(sims):
-                np.maximum.at(best, self.index.sentence_owner, sims)
+                owners, order, starts = self._owners
+                best[owners] = np.maximum(best[owners], np.maximum.reduceat(np.asarray(sims)[order], starts, axis=0))
             return best
         found_all = self.index.build.query(vectors, SENTENCE_NEIGHBOURS, which="sentences")
         for n, found in enumerate(found_all):
@@ -312,6 +317,15 @@ class Retriever:
                     best[row, n] = sim
         self._remember(vectors, [f[0][1] if f else 0.0 for f in found_all])
         return best if self.index.copies is None else spread_best(best, self.index.copies)
+
+    @cached_property
+    def _owners(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(passages with sentences, sentence rows sorted by passage, where each passage's run
+        starts): each passage's best sentence in one pass over the rows."""
+        owner = self.index.sentence_owner
+        order = np.argsort(owner, kind="stable")
+        starts = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]]) if len(owner) else owner[:0]
+        return owner[order][starts], order, starts
 
     def sentence_similarities(self, vectors: np.ndarray):
         """Cosine similarity of every guidance sentence with each query (rows x queries).
