@@ -166,9 +166,10 @@ class Embedder:
         return self._packed.encode([text])[0]
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """The queries of one answer in one batch: what `encode(texts, batch_size=len(texts))`
-        gives, bit for bit. Concurrent callers share model calls when that changes no vector
-        (`packs_exactly`)."""
+        """The queries of one answer, each the vector `embed_query` gives it alone, bit for bit
+        (no padding: a case's 10-15 queries padded to the longest cost up to twice the word
+        pieces). Concurrent callers share model calls (`packs_exactly`); where packing would
+        change the bits, one padded batch, as `encode(texts, batch_size=len(texts))` makes it."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
@@ -177,13 +178,20 @@ class Embedder:
         return self.batcher.run(texts)
 
     def _embed_groups(self, groups: list[list[str]]) -> list[np.ndarray]:
+        """Every text of every caller as it is embedded alone, all in one model call (a text
+        too short to pack exactly in a call of its own)."""
         packed = self._packed
-        tokens = [len(g) * max(len(i) for i in packed.token_ids(g)) for g in groups]  # rows of its padded batch
-        small = [n < PACK_FROM_TOKENS for n in tokens]
-        together = packed.encode_groups([g for g, alone in zip(groups, small, strict=True) if not alone]) \
+        texts = [t for g in groups for t in g]
+        small = [len(ids) < PACK_FROM_TOKENS for ids in packed.token_ids(texts)]
+        together = packed.encode_groups([[t] for t, alone in zip(texts, small, strict=True) if not alone]) \
             if not all(small) else []
         rows = iter(together)
-        return [packed.encode(g) if alone else next(rows) for g, alone in zip(groups, small, strict=True)]
+        vectors = [packed.encode([t]) if alone else next(rows) for t, alone in zip(texts, small, strict=True)]
+        out, start = [], 0
+        for g in groups:
+            out.append(np.vstack(vectors[start : start + len(g)]))
+            start += len(g)
+        return out
 
 
 class MiniLM:

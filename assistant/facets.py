@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -160,21 +161,70 @@ def urgent_signals(text: str) -> list[str]:
 def find_area(text: str, areas: dict[str, tuple[str, ...]]) -> tuple[str, str] | None:
     """(area, the place name it was read from) for the area a question names ('in Luton',
     'Dunstable', 'Stoke'), given each local area's place names. The longest name wins (so
-    'Central Bedfordshire' beats 'Bedford')."""
-    best: tuple[str, str] | None = None
-    for area, place, pattern in _area_patterns(tuple((a, tuple(p)) for a, p in areas.items())):
-        m = pattern.search(text)
-        if m and (best is None or len(place) > len(best[1])):
-            best = (area, m.group(0))
-    return best
+    'Central Bedfordshire' beats 'Bedford'); between names of one length, the first area."""
+    return _place_matcher(tuple(areas.items())).find(text)
+
+
+class PlaceMatcher:
+    """Every local area's place names, matched in one pass over a question: each stretch of
+    words that could be a name is looked up in a table, so the cost grows with the question,
+    not with the library (a national library names thousands of places). Matches what one
+    case-insensitive whole-word regular expression per name finds, searched in turn (kept for
+    the rare text or name the table cannot decide, `search_each`)."""
+
+    _STARTS = re.compile(r"(?<![\w-])(?=\w)")
+    _ENDS = re.compile(r"(?<=\w)(?![\w-])")
+
+    def __init__(self, areas: tuple[tuple[str, tuple[str, ...]], ...]):
+        # (area, place) in the order the names are tried: an area's own name, then its places.
+        self.names = [(area, place) for area, places in areas for place in (area, *places)]
+        self.patterns = [re.compile(rf"(?<![\w-]){re.escape(place)}(?![\w-])", re.I) for _, place in self.names]
+        self.table: dict[str, int] = {}  # lower-cased name -> its first position in `names`
+        # Names the table cannot decide: not plain ASCII, or not starting and ending in a word character.
+        self.others: list[int] = []
+        for n, (_, place) in enumerate(self.names):
+            if place.isascii() and place and (place[0].isalnum() or place[0] == "_") \
+                    and (place[-1].isalnum() or place[-1] == "_"):
+                self.table.setdefault(place.lower(), n)
+            else:
+                self.others.append(n)
+        self.longest = max((len(k) for k in self.table), default=0)
+
+    def find(self, text: str) -> tuple[str, str] | None:
+        if any(c.isalpha() and not c.isascii() for c in text):
+            return self.search_each(text)  # where lower-casing and the regex's case folding may part
+        found: dict[int, str] = {}  # position in `names` -> its first occurrence in the text
+        ends = [m.start() for m in self._ENDS.finditer(text)]
+        for start in (m.start() for m in self._STARTS.finditer(text)):
+            for end in ends[bisect_right(ends, start):]:
+                if end - start > self.longest:
+                    break
+                n = self.table.get(text[start:end].lower())
+                if n is not None and n not in found:
+                    found[n] = text[start:end]
+        for n in self.others:
+            m = self.patterns[n].search(text)
+            if m:
+                found.setdefault(n, m.group(0))
+        if not found:
+            return None
+        # The longest name; between equals, the first tried (as the regex-per-name search does).
+        n = min(found, key=lambda n: (-len(found[n]), n))
+        return self.names[n][0], found[n]
+
+    def search_each(self, text: str) -> tuple[str, str] | None:
+        best: tuple[str, str] | None = None
+        for (area, place), pattern in zip(self.names, self.patterns, strict=True):
+            m = pattern.search(text)
+            if m and (best is None or len(place) > len(best[1])):
+                best = (area, m.group(0))
+        return best
 
 
 @lru_cache(maxsize=8)
-def _area_patterns(areas: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[str, str, re.Pattern]]:
-    """Compiled once per library: a national library names thousands of places, more than the
-    regular-expression cache holds."""
-    return [(area, place, re.compile(rf"(?<![\w-]){re.escape(place)}(?![\w-])", re.I))
-            for area, places in areas for place in (area, *places)]
+def _place_matcher(areas: tuple[tuple[str, tuple[str, ...]], ...]) -> PlaceMatcher:
+    """Built once per library."""
+    return PlaceMatcher(areas)
 
 
 def detect_area(text: str, areas: dict[str, tuple[str, ...]]) -> str | None:

@@ -9,16 +9,18 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
+from assistant.copies import Copies, collapse, find_copies, sentence_stand_ins, shared_ranks, spread_best
 from assistant.facets import detect_area
 from assistant.kinds import guidance_share, sentence_kind
 from assistant.lexical import BM25
 from assistant.rank import FEATURES, RANKER_FILE, RRF_K, Ranker
 from assistant.records import SECTION_SEPARATOR, ChecklistItem, Document, Hit, Passage
 from assistant.store import Build, Catalog, documents_from_record
-from assistant.text import lexical_tokens
+from assistant.text import lexical_tokens, library_tokens
 from assistant.vocabulary import expansions
 
 CANDIDATES = 40  # each ranking's top this many are pooled for the ranker
@@ -63,6 +65,9 @@ class Index:
     checklist_vectors: np.ndarray  # one row per checklist item, in the order of `checklist`
     sentence_search: str = "exact"  # "exact" (matrix product) or "ann" (Chroma's HNSW index)
     row_of: dict[str, int] = field(default_factory=dict)  # passage id -> index in `passages`
+    copies: Copies | None = None  # passages repeating other documents' text (None: there are none)
+    # Exact search with copies: row -> row of `sentence_vectors`, which holds distinct sentences only.
+    sentence_rows: np.ndarray | None = None
 
     @classmethod
     def load(cls, catalog: Catalog, build_id: str | None = None, sentence_search: str = "auto") -> Index:
@@ -73,24 +78,36 @@ class Index:
         record = catalog.current() if build_id is None else {"build": build_id}
         passages = build.passages()
         items = build.checklist()
-        if sentence_search == "auto":
+        documents = documents_from_record(record or {})
+        doc_scope = {d.id: d.scope for d in documents}
+        copies = find_copies(passages, [doc_scope.get(p.doc_id, "local") == "local" for p in passages])
+        if sentence_search == "auto" and copies is None:
             sentence_search = "ann" if build.count("sentences") > SENTENCE_ANN_FROM else "exact"
         spans, matrix = build.sentence_file()
-        if sentence_search == "exact":
-            matrix = np.array(matrix, dtype=np.float32)  # every row is read by every query: in memory
         position = {p.id: i for i, p in enumerate(passages)}
         keep = [i for i, (pid, _, _) in enumerate(spans) if pid in position]
         if len(keep) < len(spans):
             spans = [spans[i] for i in keep]
             matrix = matrix[keep]
+        # With copies, a copy's sentence is searched by its group's first member's vector: the
+        # search's size is the library's distinct sentences, not its copies.
+        stand_ins = sentence_stand_ins(copies, passages, spans) if copies is not None else None
+        distinct = np.unique(stand_ins) if stand_ins is not None else None
+        if sentence_search == "auto":
+            sentence_search = "ann" if len(distinct) > SENTENCE_ANN_FROM else "exact"
+        sentence_rows = None
+        if sentence_search == "exact":  # every row is read by every query: in memory
+            if distinct is None:
+                matrix = np.array(matrix, dtype=np.float32)
+            else:
+                matrix = np.array(matrix[distinct], dtype=np.float32)
+                sentence_rows = np.searchsorted(distinct, stand_ins)
         sentences_of: dict[str, list[int]] = {}
         for row, (pid, _, _) in enumerate(spans):
             sentences_of.setdefault(pid, []).append(row)
-        documents = documents_from_record(record or {})
         doc_kind = {d.id: d.kind for d in documents}
         by_id = {p.id: p for p in passages}
-        kinds = [sentence_kind(by_id[pid].text[a:b], by_id[pid].section, doc_kind.get(by_id[pid].doc_id, ""))
-                 for pid, a, b in spans]
+        kinds = sentence_kinds(spans, by_id, doc_kind)
         ids, vectors = build.vectors("passages")
         row_of = {pid: i for i, pid in enumerate(ids)}
         passage_vectors = vectors[[row_of[p.id] for p in passages]] if passages else np.zeros((0, 384), np.float32)
@@ -102,7 +119,7 @@ class Index:
             passage_vectors=passage_vectors,
             sentence_kinds=kinds,
             static_features=static_features(passages, items, documents, spans, kinds),
-            heading_tokens=[frozenset(lexical_tokens(f"{p.title} {' '.join(p.section)}")) for p in passages],
+            heading_tokens=[frozenset(t) for t in library_tokens(f"{p.title} {' '.join(p.section)}" for p in passages)],
             sentence_spans=spans,
             sentence_vectors=matrix,
             sentence_owner=np.array([position[pid] for pid, _, _ in spans], dtype=np.int64),
@@ -113,10 +130,12 @@ class Index:
             checklist=items,
             by_id=by_id,
             # A generator: one passage's tokens at a time (see `BM25`).
-            bm25=BM25(lexical_tokens(index_text(p)) for p in passages),
+            bm25=BM25(library_tokens(index_text(p) for p in passages)),
             record=record or {},
             sentence_search=sentence_search,
             row_of=position,
+            copies=copies,
+            sentence_rows=sentence_rows,
         )
 
     @property
@@ -142,6 +161,19 @@ class Index:
         same = [p for p in self.passages if p.doc_id == passage.doc_id]
         i = next(i for i, p in enumerate(same) if p.id == passage.id)
         return same[max(0, i - before) : i + after + 1]
+
+
+def sentence_kinds(spans: list[tuple[str, int, int]], by_id: dict[str, Passage], doc_kind: dict[str, str]) -> list[str]:
+    """Each sentence row's kind; a sentence repeated in the same setting is read once."""
+    known: dict[tuple, str] = {}
+    out = []
+    for pid, a, b in spans:
+        p = by_id[pid]
+        key = (p.text[a:b], p.section, doc_kind.get(p.doc_id, ""))
+        if key not in known:
+            known[key] = sentence_kind(*key)
+        out.append(known[key])
+    return out
 
 
 def index_text(p: Passage) -> str:
@@ -216,7 +248,10 @@ class Retriever:
                     lexical_rank=int(x[i, _RR_BM25] and round(1 / x[i, _RR_BM25] - RRF_K)) or None, facet=facet)
                 for i in order
             ]
-            out.append(collapse_twins(hits)[:k])
+            hits = collapse_twins(hits)
+            if self.index.copies is not None:
+                hits = collapse(hits, self.index.copies, self.index.row_of)
+            out.append(hits[:k])
         return out
 
     def candidates(
@@ -225,10 +260,19 @@ class Retriever:
         """The passages any of the three rankings puts near the top, with their features.
         `best_sentence`: each passage's best sentence similarity with this query (-1: unknown)."""
         index = self.index
-        dense = index.passage_vectors @ vector
+        if index.copies is None:
+            dense = index.passage_vectors @ vector
+        else:  # a copy is scored by its group's first member's vector, as its sentences are
+            dense = (index.passage_vectors[index.copies.leads] @ vector)[index.copies.group]
         bm25 = index.bm25.scores(q.tokens, q.weights)
-        ranks = [_ranks(dense), _ranks(best_sentence), _ranks(bm25, positive=True)]
-        pool = sorted(set().union(*(np.flatnonzero(r <= CANDIDATES) for r in ranks)))
+        if index.copies is None:
+            ranks = [_ranks(dense), _ranks(best_sentence), _ranks(bm25, positive=True)]
+            pool = sorted(set().union(*(np.flatnonzero(r <= CANDIDATES) for r in ranks)))
+        else:  # copies share a rank, and one of each group (or of the area's own) enters the pool
+            shared = [shared_ranks(s, index.copies, CANDIDATES, area, positive)
+                      for s, positive in ((dense, False), (best_sentence, False), (bm25, True))]
+            ranks = [r for r, _ in shared]
+            pool = np.union1d(np.union1d(shared[0][1], shared[1][1]), shared[2][1]).tolist()
         if not pool:
             return [], np.zeros((0, len(FEATURES))), np.zeros(0)
         ids = np.array(pool)
@@ -262,7 +306,8 @@ class Retriever:
         if self.index.sentence_search == "exact":
             sims = self.sentence_similarities(vectors) if sims is None else sims
             if len(sims):
-                np.maximum.at(best, self.index.sentence_owner, sims)
+                owners, order, starts = self._owners
+                best[owners] = np.maximum(best[owners], np.maximum.reduceat(np.asarray(sims)[order], starts, axis=0))
             return best
         found_all = self.index.build.query(vectors, SENTENCE_NEIGHBOURS, which="sentences")
         for n, found in enumerate(found_all):
@@ -271,7 +316,16 @@ class Retriever:
                 if row is not None and sim > best[row, n]:
                     best[row, n] = sim
         self._remember(vectors, [f[0][1] if f else 0.0 for f in found_all])
-        return best
+        return best if self.index.copies is None else spread_best(best, self.index.copies)
+
+    @cached_property
+    def _owners(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(passages with sentences, sentence rows sorted by passage, where each passage's run
+        starts): each passage's best sentence in one pass over the rows."""
+        owner = self.index.sentence_owner
+        order = np.argsort(owner, kind="stable")
+        starts = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]]) if len(owner) else owner[:0]
+        return owner[order][starts], order, starts
 
     def sentence_similarities(self, vectors: np.ndarray):
         """Cosine similarity of every guidance sentence with each query (rows x queries).
@@ -280,11 +334,15 @@ class Retriever:
         (`sims[row, n]`, `sims[row, 1:]`, `sims[:, n].max()`, `.shape`, `.size`), a passage's
         sentences computed when one of them is first read: never a product over every sentence."""
         if self.index.sentence_search == "exact":
+            if self.index.sentence_rows is not None:
+                return (self.index.sentence_vectors @ vectors.T)[self.index.sentence_rows]
             return self.index.sentence_vectors @ vectors.T
         return OnDemandSimilarities(self, vectors, self._recall(vectors))
 
     def sentence_scores(self, vectors: np.ndarray, rows: list[int]) -> np.ndarray:
         """Cosine similarity of the given sentence rows with each query (len(rows) x queries)."""
+        if self.index.sentence_rows is not None:
+            rows = self.index.sentence_rows[list(rows)]
         return np.asarray(self.index.sentence_vectors[list(rows)]) @ vectors.T
 
     @staticmethod

@@ -101,10 +101,13 @@ def referral_route(index, area: str | None) -> list[Route]:
     unknown (one Route per area that has one, each to be labelled with its area). `index`
     needs `passages`, `local_areas` and `scope_of(passage)` (an `assistant.retrieve.Index`)."""
     areas = [area] if area is not None else list(index.local_areas)
+    own: dict[str, list[Passage]] = {name: [] for name in areas}
+    for p in index.passages:  # one pass, whatever the number of areas
+        if p.area in own and index.scope_of(p) == "local":
+            own[p.area].append(p)
     routes = []
     for name in areas:
-        own = [p for p in index.passages if p.area == name and index.scope_of(p) == "local"]
-        route = area_route(own, name)
+        route = area_route(own[name], name)
         if route.found or area is not None:
             routes.append(route)
     return routes

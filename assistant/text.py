@@ -4,6 +4,7 @@ Pure functions, no third-party imports."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 # Abbreviations after which a full stop does not end a sentence.
 _ABBREVIATIONS = {"e.g", "i.e", "etc", "eg", "ie", "dr", "mr", "mrs", "ms", "no", "vs", "cf", "approx", "incl", "st"}
@@ -115,3 +116,19 @@ def lexical_tokens(text: str) -> list[str]:
     text = text.lower().replace("/", " ").replace("-", " ")
     tokens = (re.sub(r"[’']\w+$", "", t) for t in _TOKEN.findall(text))  # she's -> she, don't -> don
     return [stem(t) for t in tokens if t not in STOPWORDS and len(t) > 1]
+
+
+def library_tokens(texts: Iterable[str]) -> Iterator[list[str]]:
+    """`lexical_tokens` of each text, each distinct word read once: a library's texts repeat
+    their words, and a national library's BM25 is otherwise most of its loading time. The
+    words are kept for this pass only (never a user's: this is for the library's own text)."""
+    seen: dict[str, str | None] = {}  # a token as found -> its stem, or None when it is dropped
+    for text in texts:
+        out = []
+        for found in _TOKEN.findall(text.lower().replace("/", " ").replace("-", " ")):
+            if found not in seen:
+                t = re.sub(r"[’']\w+$", "", found)
+                seen[found] = stem(t) if t not in STOPWORDS and len(t) > 1 else None
+            if (word := seen[found]) is not None:
+                out.append(word)
+        yield out

@@ -438,6 +438,7 @@ def scale_worker(data_dir: Path, questions: int, passes: int, threads: int | Non
     return {
         "passages": len(index.passages), "sentences": len(index.sentence_spans), "documents": len(index.documents),
         "sentence_search": index.sentence_search, "by_kind": plain(warm["by_kind"]),
+        "copy_groups": index.copies.count if index.copies is not None else None,
         "model_load_s": round(model_s, 2), "index_load_s": round(load_s, 2),
         "rss_model_mb": round(rss_model, 1), "rss_loaded_mb": round(rss_loaded, 1), "rss_after_mb": round(rss_after, 1),
         "answer": warm["answer"].to_dict(), "search": warm["search"].to_dict(), "floor": warm["floor"].to_dict(),
@@ -448,24 +449,35 @@ def scale_worker(data_dir: Path, questions: int, passes: int, threads: int | Non
 
 
 def sentence_search_costs(index, vectors) -> dict:
-    """Median ms of one query's sentence search both ways on this index: the matrix product
-    over every sentence vector, and Chroma's HNSW search (where brute force stops paying)."""
+    """Median ms of one query's sentence search three ways on this index: the matrix product
+    over every sentence vector, the product over distinct sentences only (what the exact search
+    runs when the library holds copies, see `assistant.copies`), and Chroma's HNSW search."""
     import numpy as np
 
     from assistant.retrieve import SENTENCE_NEIGHBOURS
 
-    matrix = np.asarray(index.sentence_vectors)
+    _, matrix = index.build.sentence_file()
+    matrix = np.asarray(matrix)
+    distinct = np.asarray(index.sentence_vectors) if index.sentence_rows is not None else None
     _ = matrix @ vectors[0]  # pages in, once
     index.build.query(vectors[:1], SENTENCE_NEIGHBOURS, which="sentences")
-    exact, hnsw = [], []
+    exact, compact, hnsw = [], [], []
     for v in vectors:
         started = time.perf_counter()
         _ = matrix @ v
         exact.append((time.perf_counter() - started) * 1000)
+        if distinct is not None:
+            started = time.perf_counter()
+            _ = (distinct @ v)[index.sentence_rows]
+            compact.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         index.build.query(v[None, :], SENTENCE_NEIGHBOURS, which="sentences")
         hnsw.append((time.perf_counter() - started) * 1000)
-    return {"exact": round(Latency.of(exact).p50, 2), "hnsw": round(Latency.of(hnsw).p50, 2)}
+    out = {"exact": round(Latency.of(exact).p50, 2), "hnsw": round(Latency.of(hnsw).p50, 2)}
+    if compact:
+        out["distinct"] = round(Latency.of(compact).p50, 2)
+        out["distinct_rows"] = int(len(distinct))
+    return out
 
 
 # -- the run -------------------------------------------------------------------------------

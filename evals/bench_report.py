@@ -156,7 +156,10 @@ def _exact(factor: int, s: dict) -> str:
 
 def _costs(s: dict) -> str:
     costs = s.get("sentence_search_ms")
-    return f"{_ms(costs['exact'])} / {_ms(costs['hnsw'])}" if costs else "n/a"
+    if not costs:
+        return "n/a"
+    distinct = f"{_ms(costs['distinct'])} ({costs['distinct_rows']:,} rows)" if "distinct" in costs else "-"
+    return f"{_ms(costs['exact'])} / {distinct} / {_ms(costs['hnsw'])}"
 
 
 def _failed(r: dict, key: str) -> list[str]:
@@ -234,7 +237,7 @@ def report_markdown(r: dict, plot_name: str | None) -> str:
               f"measured in a fresh process, with torch on {r.get('scale_threads', 1)} thread (the embedding costs "
               "the same at every size; one thread keeps other work on the machine from swamping the difference).", "",
               "| corpus | documents | passages | sentences | sentence search | index load s | search p50 / p95 ms "
-              "| answer p50 / p95 ms | RSS MB (model / loaded / after) | sentence search ms (exact / HNSW) "
+              "| answer p50 / p95 ms | RSS MB (model / loaded / after) | sentence search ms (exact / distinct sentences / HNSW) "
               "| exact vectors |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for factor, s in sorted(_scale(r).items()):
         if not ok(s):

@@ -137,9 +137,9 @@ def test_vectors_are_those_of_sentence_transformers_bit_for_bit_however_requests
     assert embedder.packs_exactly
     alone = np.vstack([model.encode([t], normalize_embeddings=True) for t in TEXTS])
     assert np.array_equal(np.vstack([embedder.embed_query(t) for t in TEXTS]), alone)
-    # An answer's queries form one padded batch, as one encode() call of them all makes it.
+    # An answer's queries, each as encode() makes it alone: no padding to the longest of them.
     requests = [TEXTS[2:5], TEXTS[:2], TEXTS[5:], TEXTS[3:4], TEXTS[::-1]]
-    batches = [model.encode(r, batch_size=len(r), normalize_embeddings=True) for r in requests]
+    batches = [np.vstack([model.encode([t], normalize_embeddings=True) for t in r]) for r in requests]
     for request, batch in zip(requests, batches, strict=True):
         assert np.array_equal(embedder.embed_queries(request), batch)
     for got, batch in zip(embedder._embed_groups(requests), batches, strict=True):  # all in one model call

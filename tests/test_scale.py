@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import small_corpus
+from support import ROOT, small_corpus
 
 from assistant.lexical import BM25
 
@@ -43,6 +43,14 @@ def test_bm25_keeps_flat_arrays_not_a_python_object_per_token():
     assert big.n == 2_000
     assert isinstance(big._docs, np.ndarray) and big._docs.dtype == np.int32 and len(big._docs) == 2_000 * 3
     assert len(big._vocabulary) == 52
+
+
+def test_library_tokens_are_each_texts_lexical_tokens():
+    from assistant.text import lexical_tokens, library_tokens
+
+    texts = ["She's got the parents' pills", "won’t DON'T a-b/c", "", "Injecting carers' methadone box",
+             (ROOT / "corpus" / "staffs-stoke-protocol.txt").read_text(encoding="utf-8")]
+    assert list(library_tokens(iter(texts))) == [lexical_tokens(t) for t in texts]
 
 
 # -- the sentence search on HNSW ----------------------------------------------------------------
