@@ -56,6 +56,10 @@ NOTICE_AREA_UNKNOWN = (
     "Your area is not set, so your own local procedures apply. Below is what each local protocol "
     "in these sources says, labelled by area: use your own area's route."
 )
+NOTICE_AREA_ASK = (
+    "Your area is not set, and these sources hold the local protocols of {areas} areas: set your area "
+    "(or name your town) to see its referral route. If a child is in immediate danger, call the police on 999."
+)
 NOTICE_OTHER_AREA = (
     "Some extracts come from another area's local protocol: its contacts and procedures are not yours."
 )
@@ -313,6 +317,10 @@ class Composer:
     def what_to_do_now(self, builder: _Builder, plan: Plan) -> AnswerPart:
         """The referral route of the user's area (or of each area, labelled, when unknown), quoted
         from its own local protocols (assistant.routes). Fixed per area, so found once."""
+        areas = len(self.index.local_areas)
+        if plan.area is None and areas > self.tuning.routes_unset_area:
+            # A national library: every area's route would bury the one that applies.
+            return AnswerPart(heading=HEADING_NOW, extracts=(), note=NOTICE_AREA_ASK.format(areas=areas))
         if plan.area not in self._routes:
             self._routes[plan.area] = route_spans(self.index, plan.area)
         extracts = []

@@ -49,6 +49,11 @@ class Tuning:
     # immediate risk (facets.URGENT_PROTOTYPES) is urgent.
     urgent_similarity: float = 0.60
 
+    # When the user's area is unknown, each local area's referral route is quoted, labelled, up
+    # to this many areas; past that (a national library) the answer asks for the area instead.
+    # This corpus has 2 local areas; the 100x benchmark library 100 (500 route extracts, 1.9 s).
+    routes_unset_area: int = 4
+
     # -- declining --------------------------------------------------------------------------------
     # Used only when no fitted decline model ships (assistant/decline.json is fitted on dev).
     decline_similarity: float = 0.36

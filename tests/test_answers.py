@@ -3,6 +3,7 @@ own referral route first when a child may be at risk now, cases decomposed by fa
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -78,6 +79,20 @@ def test_unknown_area_says_local_procedures_apply_and_labels_each_area(corpus_as
     assert "Your area is not set" in answer.urgent.note
     areas = {next(c.passage for c in answer.citations if c.n == e.citation).area for e in answer.urgent.extracts}
     assert BEDS in areas  # every area's route, each labelled by its document title
+
+
+def test_with_more_areas_than_it_lists_an_unknown_area_is_asked_for(corpus_assistant):
+    composer = corpus_assistant._current()[2]
+    listed = composer.tuning
+    try:
+        composer.tuning = dataclasses.replace(listed, routes_unset_area=1)  # this corpus has 2 local areas
+        answer = corpus_assistant.answer("the kids have been left home alone all night, mum is off her face")
+        assert answer.urgent is not None and answer.urgent.extracts == ()
+        assert "local protocols of 2 areas: set your area" in answer.urgent.note
+        named = corpus_assistant.answer("the kids have been left home alone all night in Luton, mum is off her face")
+        assert "01582 547653" in " ".join(e.text for e in named.urgent.extracts)  # a named place still gets its route
+    finally:
+        composer.tuning = listed
 
 
 def test_another_areas_contacts_are_never_presented_as_the_users_own(corpus_assistant):
