@@ -77,9 +77,16 @@ def find_copies(passages: list[Passage], is_local: list[bool]) -> Copies | None:
     areas: dict[str, int] = {}
     local_area = np.array([areas.setdefault(p.area, len(areas)) if local else -1
                            for p, local in zip(passages, is_local, strict=True)], dtype=np.int64)
-    order = np.argsort(group, kind="stable")
-    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]]) if len(group) else group[:0]
+    order, starts = runs(group)
     return Copies(group=group, count=count, local_area=local_area, areas=areas, order=order, starts=starts)
+
+
+def runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the positions sorted by key, stable; where each key's run starts in that order): with
+    `np.maximum.reduceat`, a maximum per key in one pass."""
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]]) if len(keys) else keys[:0]
+    return order, starts
 
 
 def sentence_stand_ins(copies: Copies, passages: list[Passage], spans: list[tuple[str, int, int]]) -> np.ndarray:

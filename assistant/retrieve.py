@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from assistant.copies import Copies, collapse, find_copies, sentence_stand_ins, shared_ranks, spread_best
+from assistant.copies import Copies, collapse, find_copies, runs, sentence_stand_ins, shared_ranks, spread_best
 from assistant.facets import detect_area
 from assistant.kinds import guidance_share, sentence_kind
 from assistant.lexical import BM25
@@ -323,8 +323,7 @@ class Retriever:
         """(passages with sentences, sentence rows sorted by passage, where each passage's run
         starts): each passage's best sentence in one pass over the rows."""
         owner = self.index.sentence_owner
-        order = np.argsort(owner, kind="stable")
-        starts = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]]) if len(owner) else owner[:0]
+        order, starts = runs(owner)
         return owner[order][starts], order, starts
 
     def sentence_similarities(self, vectors: np.ndarray):

@@ -111,24 +111,32 @@ def stem(word: str) -> str:
     return word
 
 
+def _words(text: str) -> list[str]:
+    """The words of a text as BM25 reads them, before stemming."""
+    return _TOKEN.findall(text.lower().replace("/", " ").replace("-", " "))
+
+
+def _token(word: str) -> str | None:
+    """A word's BM25 token: its stem, or None for a stop word or a single letter."""
+    t = re.sub(r"[’']\w+$", "", word)  # she's -> she, don't -> don
+    return stem(t) if t not in STOPWORDS and len(t) > 1 else None
+
+
 def lexical_tokens(text: str) -> list[str]:
     """Lower-cased, punctuation-free, stop-word-free, lightly stemmed tokens for BM25."""
-    text = text.lower().replace("/", " ").replace("-", " ")
-    tokens = (re.sub(r"[’']\w+$", "", t) for t in _TOKEN.findall(text))  # she's -> she, don't -> don
-    return [stem(t) for t in tokens if t not in STOPWORDS and len(t) > 1]
+    return [t for t in map(_token, _words(text)) if t is not None]
 
 
 def library_tokens(texts: Iterable[str]) -> Iterator[list[str]]:
     """`lexical_tokens` of each text, each distinct word read once: a library's texts repeat
     their words, and a national library's BM25 is otherwise most of its loading time. The
     words are kept for this pass only (never a user's: this is for the library's own text)."""
-    seen: dict[str, str | None] = {}  # a token as found -> its stem, or None when it is dropped
+    seen: dict[str, str | None] = {}  # a word as found -> its token, or None when it is dropped
     for text in texts:
         out = []
-        for found in _TOKEN.findall(text.lower().replace("/", " ").replace("-", " ")):
-            if found not in seen:
-                t = re.sub(r"[’']\w+$", "", found)
-                seen[found] = stem(t) if t not in STOPWORDS and len(t) > 1 else None
-            if (word := seen[found]) is not None:
-                out.append(word)
+        for word in _words(text):
+            if word not in seen:
+                seen[word] = _token(word)
+            if (token := seen[word]) is not None:
+                out.append(token)
         yield out
