@@ -23,7 +23,6 @@ from assistant.plan import Plan
 from assistant.rank import EXTRACT_FILE, Ranker
 from assistant.records import Hit, Passage
 from assistant.retrieve import Query, Retriever
-from assistant.text import lexical_tokens
 
 MAX_ASPECTS = 10  # clauses of a case embedded as queries of their own, at most
 _CLAUSE = re.compile(r"(?<=[.?!;\n])\s+|\s+[-–]\s+|\s*\+\s*")
@@ -137,7 +136,7 @@ def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate
                 to_aspect = float(sims[row, j])
             else:
                 j, to_aspect = 0, to_text
-            words = set(lexical_tokens(text))
+            words = index.sentence_words(row)  # tokenised once per index, not per answer
             x = np.array([
                 to_text, to_aspect, best_score[pid] - top, 1.0 / (1 + best_rank[pid]),
                 sum(w for t, w in terms.items() if t in words) / total,

@@ -68,6 +68,7 @@ class Index:
     copies: Copies | None = None  # passages repeating other documents' text (None: there are none)
     # Exact search with copies: row -> row of `sentence_vectors`, which holds distinct sentences only.
     sentence_rows: np.ndarray | None = None
+    _sentence_words: dict[int, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, catalog: Catalog, build_id: str | None = None, sentence_search: str = "auto") -> Index:
@@ -138,8 +139,10 @@ class Index:
             sentence_rows=sentence_rows,
         )
 
-    @property
-    def local_areas(self) -> dict[str, tuple[str, ...]]:
+    # What every answer reads of the documents is worked out once per index load, not per
+    # question (an index is never changed once loaded: a new build is a new Index).
+    @cached_property
+    def _local_areas(self) -> dict[str, tuple[str, ...]]:
         areas: dict[str, tuple[str, ...]] = {}
         for d in self.documents:
             if d.scope == "local" and d.area and d.area != "Not stated":
@@ -147,11 +150,35 @@ class Index:
         return areas
 
     @property
+    def local_areas(self) -> dict[str, tuple[str, ...]]:
+        """Each local area's place names (a copy: the caller may change it)."""
+        return dict(self._local_areas)
+
+    @cached_property
+    def _areas(self) -> tuple[str, ...]:
+        return tuple(sorted({d.area for d in self.documents if d.area and d.area != "Not stated"}))
+
+    @property
     def areas(self) -> list[str]:
-        return sorted({d.area for d in self.documents if d.area and d.area != "Not stated"})
+        return list(self._areas)
+
+    @cached_property
+    def _document_of(self) -> dict[str, Document]:
+        out: dict[str, Document] = {}
+        for d in self.documents:
+            out.setdefault(d.id, d)  # the first of an id, as a search in order finds it
+        return out
 
     def document(self, doc_id: str) -> Document | None:
-        return next((d for d in self.documents if d.id == doc_id), None)
+        return self._document_of.get(doc_id)
+
+    def sentence_words(self, row: int) -> frozenset[str]:
+        """The lexical tokens of one sentence row, tokenised when first read and kept."""
+        words = self._sentence_words.get(row)
+        if words is None:
+            pid, a, b = self.sentence_spans[row]
+            words = self._sentence_words[row] = frozenset(lexical_tokens(self.by_id[pid].text[a:b]))
+        return words
 
     def scope_of(self, passage: Passage) -> str:
         doc = self.document(passage.doc_id)
@@ -242,16 +269,18 @@ class Retriever:
             scores = self.ranker.score(x) if len(ids) else np.zeros(0)
             order = np.argsort(-scores, kind="stable")
             facet = facet_names[n] if facet_names else None
-            hits = [
-                Hit(passage=self.index.passages[ids[i]], score=float(scores[i]), similarity=float(dense[i]),
-                    dense_rank=int(x[i, _RR_DENSE] and round(1 / x[i, _RR_DENSE] - RRF_K)) or None,
-                    lexical_rank=int(x[i, _RR_BM25] and round(1 / x[i, _RR_BM25] - RRF_K)) or None, facet=facet)
-                for i in order
-            ]
-            hits = collapse_twins(hits)
-            if self.index.copies is not None:
-                hits = collapse(hits, self.index.copies, self.index.row_of)
-            out.append(hits[:k])
+
+            def hit(i: int, facet=facet, ids=ids, scores=scores, dense=dense, x=x) -> Hit:
+                return Hit(passage=self.index.passages[ids[i]], score=float(scores[i]), similarity=float(dense[i]),
+                           dense_rank=int(x[i, _RR_DENSE] and round(1 / x[i, _RR_DENSE] - RRF_K)) or None,
+                           lexical_rank=int(x[i, _RR_BM25] and round(1 / x[i, _RR_BM25] - RRF_K)) or None,
+                           facet=facet)
+
+            if self.index.copies is None:  # collapse_twins(...)[:k], without making the hits it drops
+                passages = self.index.passages
+                out.append(first_distinct(order, k, key=lambda i, ids=ids: twin_key(passages[ids[i]]), make=hit))
+            else:
+                out.append(collapse(collapse_twins([hit(i) for i in order]), self.index.copies, self.index.row_of)[:k])
         return out
 
     def candidates(
@@ -402,17 +431,26 @@ def _heading_overlap(q: Query, index: Index, ids: np.ndarray) -> np.ndarray:
     return np.array([sum(w for t, w in terms.items() if t in index.heading_tokens[i]) / total for i in ids])
 
 
+def twin_key(passage: Passage) -> str:
+    return passage.twin_of or passage.id
+
+
+def first_distinct(items, k: int, key, make) -> list:
+    """`make(item)` for the first k items whose `key` no item before them had."""
+    seen: set = set()
+    out = []
+    for item in items:
+        if len(out) >= k:
+            break
+        if (kept := key(item)) not in seen:
+            seen.add(kept)
+            out.append(make(item))
+    return out
+
+
 def collapse_twins(hits: list[Hit]) -> list[Hit]:
     """Keep the best-scoring member of each group of repeated passages."""
-    seen: set[str] = set()
-    out = []
-    for hit in hits:
-        key = hit.passage.twin_of or hit.passage.id
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(hit)
-    return out
+    return first_distinct(hits, len(hits), key=lambda h: twin_key(h.passage), make=lambda h: h)
 
 
 class OnDemandSimilarities:
