@@ -237,6 +237,7 @@ class Retriever:
         # by its query vectors, so that `sentence_similarities(vectors)[:, n].max()` costs nothing.
         self._recent: OrderedDict[bytes, list[float]] = OrderedDict()
         self._recent_lock = threading.Lock()
+        self._known: dict[str, np.ndarray] = {}  # vectors of our own fixed queries (see embed_known)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """All the queries of one answer in one batched call (far cheaper than one call each)."""
@@ -245,6 +246,16 @@ class Retriever:
         if len(texts) == 1:
             return self.embedder.embed_query(texts[0])[None, :]
         return self.embedder.embed_documents(texts, batch_size=len(texts))
+
+    def embed_known(self, texts: list[str]) -> np.ndarray:
+        """Vectors of fixed queries of ours (a facet's query in the protocols' words, never a
+        user's text), each embedded once per process and kept."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+        if missing:
+            self._known.update(zip(missing, self.embed(missing), strict=True))
+        if not texts:
+            return np.zeros((0, getattr(self.embedder, "dimensions", 0)), dtype=np.float32)
+        return np.vstack([self._known[t] for t in texts]).astype(np.float32, copy=False)
 
     def parse(self, text: str, extra: str = "") -> Query:
         return Query.parse(text, extra=extra, expand=self.expand)
