@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -392,6 +393,7 @@ _DEPENDENT = re.compile(r"^(this|these|that|those|such|it|they|he|she|there|howe
 _CONDITION = re.compile(r"\b(where|if|when|unless) (you|there is|there are|a child|the child)\b", re.I)
 
 
+@lru_cache(maxsize=65536)  # fixed per passage and sentence: worked out once, not per answer
 def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     """The span widened back over the one sentence before it, in the same paragraph, when the
     sentence leans on it: it opens with "this", "in such cases" and the like, or the sentence

@@ -72,7 +72,7 @@ def gather(plan: Plan, retriever: Retriever, k: int) -> Evidence:
     # Each facet is retrieved in the protocols' words alone: a fixed query, embedded once per
     # process. With the case's sentences about it added (`facet_context`) the facet queries
     # were half of a case's word pieces, for no case coverage on dev (README, performance).
-    queries.extend(retriever.parse(facet.query) for facet in plan.facets)
+    queries.extend(retriever.parse_known(facet.query) for facet in plan.facets)
     case_aspects = aspects(plan.text) if plan.case else ()
     queries.extend(retriever.parse(a) for a in case_aspects)
     facets = len(plan.facets)

@@ -172,6 +172,15 @@ class Index:
     def document(self, doc_id: str) -> Document | None:
         return self._document_of.get(doc_id)
 
+    @cached_property
+    def heading_rows(self) -> dict[str, np.ndarray]:
+        """Each word of a title or heading -> the passages (rows) that have it there."""
+        rows: dict[str, list[int]] = {}
+        for i, words in enumerate(self.heading_tokens):
+            for t in words:
+                rows.setdefault(t, []).append(i)
+        return {t: np.array(r, dtype=np.int64) for t, r in rows.items()}
+
     def sentence_words(self, row: int) -> frozenset[str]:
         """The lexical tokens of one sentence row, tokenised when first read and kept."""
         words = self._sentence_words.get(row)
@@ -238,6 +247,7 @@ class Retriever:
         self._recent: OrderedDict[bytes, list[float]] = OrderedDict()
         self._recent_lock = threading.Lock()
         self._known: dict[str, np.ndarray] = {}  # vectors of our own fixed queries (see embed_known)
+        self._parsed: dict[str, Query] = {}  # and their parsing (see parse_known)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """All the queries of one answer in one batched call (far cheaper than one call each)."""
@@ -259,6 +269,12 @@ class Retriever:
 
     def parse(self, text: str, extra: str = "") -> Query:
         return Query.parse(text, extra=extra, expand=self.expand)
+
+    def parse_known(self, text: str) -> Query:
+        """`parse` of a fixed query of ours (never a user's text), read once per process."""
+        if text not in self._parsed:
+            self._parsed[text] = self.parse(text)
+        return self._parsed[text]
 
     def resolve_area(self, text: str, area: str | None) -> str | None:
         return area or detect_area(text, self.index.local_areas)
@@ -439,7 +455,12 @@ def _heading_overlap(q: Query, index: Index, ids: np.ndarray) -> np.ndarray:
     """Share of the query's idf weight found among each passage's title and heading words."""
     terms = {t: index.bm25.idf(t) * q.weights.get(t, 1.0) for t in set(q.tokens)}
     total = sum(terms.values()) or 1.0
-    return np.array([sum(w for t, w in terms.items() if t in index.heading_tokens[i]) / total for i in ids])
+    found = np.zeros(len(ids))
+    for t, w in terms.items():  # in the order a sum over the terms adds them: the same bits
+        rows = index.heading_rows.get(t)
+        if rows is not None:
+            found += np.where(np.isin(ids, rows), w, 0.0)
+    return found / total
 
 
 def twin_key(passage: Passage) -> str:

@@ -51,6 +51,7 @@ def test_a_case_embeds_its_text_and_clauses_and_each_facet_query_once_per_proces
     assert plan.case and plan.facets
     evidence = gather(plan, retriever, k=8)
     facet_texts = [retriever.parse(f.query).embed_text for f in plan.facets]
+    assert [retriever.parse_known(f.query) for f in plan.facets] == [retriever.parse(f.query) for f in plan.facets]
     own = [retriever.parse(CASE).embed_text] + [retriever.parse(a).embed_text for a in aspects(CASE)]
     assert embedder.calls == [own, facet_texts]
     # The vectors in the order of the queries: the text, each facet, each clause.
