@@ -67,3 +67,20 @@ def test_a_sentence_is_tokenised_once_and_as_lexical_tokens_does():
     words = Index.sentence_words(index, 1)
     assert words == frozenset(lexical_tokens(text[30:]))
     assert Index.sentence_words(index, 1) is words
+
+
+def test_vocabulary_expansions_equal_one_search_per_key():
+    from assistant.vocabulary import _patterns, expansions
+    from evals.dataset import SPLITS, load_cases, load_questions
+
+    def searched(query: str) -> list[str]:
+        out: list[str] = []
+        for _, pattern, values in _patterns():
+            if pattern.search(query):
+                out.extend(v for v in values if v.lower() not in query.lower() and v not in out)
+        return out
+
+    texts = [q.question for s in SPLITS for q in load_questions(s)] + [c.vignette for s in SPLITS for c in load_cases(s)]
+    texts += ["Is the baby safe with a DV perp in the house?", "KIDS LEFT HOME ALONE", "naïve café user on bupe"]
+    assert sum(bool(expansions(t)) for t in texts) > 20  # the vocabulary is used at all
+    assert all(expansions(t) == searched(t) for t in texts)
