@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -392,6 +393,7 @@ _DEPENDENT = re.compile(r"^(this|these|that|those|such|it|they|he|she|there|howe
 _CONDITION = re.compile(r"\b(where|if|when|unless) (you|there is|there are|a child|the child)\b", re.I)
 
 
+@lru_cache(maxsize=65536)  # fixed per passage and sentence: worked out once, not per answer
 def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     """The span widened back over the one sentence before it, in the same paragraph, when the
     sentence leans on it: it opens with "this", "in such cases" and the like, or the sentence
@@ -421,7 +423,10 @@ def _trigrams(text: str) -> set[tuple[str, ...]]:
 
 def _near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
     """The same checklist question as printed by two protocols, or twice by one."""
-    ta, tb = _trigrams(a), _trigrams(b)
+    return _overlapping(_trigrams(a), _trigrams(b), threshold)
+
+
+def _overlapping(ta: set, tb: set, threshold: float = 0.8) -> bool:
     return bool(ta and tb) and len(ta & tb) >= threshold * min(len(ta), len(tb))
 
 
@@ -462,11 +467,14 @@ class _Builder:
         self.citations: list[Citation] = []
         self._numbers: dict[str, int] = {}
         self._texts: list[str] = []
+        self._grams: list[set[tuple[str, ...]]] = []  # the trigrams of each of `_texts`
         self._cited: set[str] = set()
         self.words = 0
 
     def repeats(self, text: str) -> bool:
-        return any(_near_duplicate(text, e) for e in self._texts)
+        # _near_duplicate over the reserved texts, each text's trigrams made once, not per pair.
+        ta = _trigrams(text)
+        return any(_overlapping(ta, tb) for tb in self._grams)
 
     def can_cite(self, passage: Passage, limit: int) -> bool:
         return passage.id in self._cited or len(self._cited) < limit
@@ -474,6 +482,7 @@ class _Builder:
     def reserve(self, text: str, passage: Passage) -> None:
         """Count an extract chosen now and made later (parts are built in reading order)."""
         self._texts.append(text)
+        self._grams.append(_trigrams(text))
         self._cited.add(passage.id)
         self.words += len(text.split())
 

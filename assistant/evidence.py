@@ -1,10 +1,10 @@
 """The second stage of an answer: gathering evidence for a plan, and scoring the sentences that
 could be shown.
 
-Every query of an answer is embedded in one batched call: the text itself, each facet a case
-raises (in the protocols' words), and each aspect of a case (its own clauses: "bottle on the
-kitchen side", "drinks at weekends"). Each query's passages are ranked by the learned passage
-ranker; the sentences of the top passages are then scored by a second small learned model (the
+Every query of an answer is embedded in one batched call: the text itself and each aspect of
+a case (its own clauses: "bottle on the kitchen side", "drinks at weekends"); each facet a case
+raises is a fixed query in the protocols' words, embedded once per process. Each query's
+passages are ranked by the learned passage ranker; the sentences of the top passages are then scored by a second small learned model (the
 extract scorer), from features that say nothing about particular questions: how similar the
 sentence is to the text and to its closest aspect, how well its passage ranked, what kind of
 sentence it is.
@@ -23,7 +23,6 @@ from assistant.plan import Plan
 from assistant.rank import EXTRACT_FILE, Ranker
 from assistant.records import Hit, Passage
 from assistant.retrieve import Query, Retriever
-from assistant.text import lexical_tokens
 
 MAX_ASPECTS = 10  # clauses of a case embedded as queries of their own, at most
 _CLAUSE = re.compile(r"(?<=[.?!;\n])\s+|\s+[-–]\s+|\s*\+\s*")
@@ -70,12 +69,16 @@ def aspects(text: str) -> tuple[str, ...]:
 def gather(plan: Plan, retriever: Retriever, k: int) -> Evidence:
     """Every query of the answer embedded in one batched call, then ranked."""
     queries = [retriever.parse(plan.focus or plan.text)]
-    for facet in plan.facets:
-        # Each facet is retrieved in the protocols' words plus what the case says of it.
-        queries.append(retriever.parse(facet.query, extra=facet_context(facet, plan.text)))
+    # Each facet is retrieved in the protocols' words alone: a fixed query, embedded once per
+    # process. With the case's sentences about it added (`facet_context`) the facet queries
+    # were half of a case's word pieces, for no case coverage on dev (README, performance).
+    queries.extend(retriever.parse_known(facet.query) for facet in plan.facets)
     case_aspects = aspects(plan.text) if plan.case else ()
     queries.extend(retriever.parse(a) for a in case_aspects)
-    vectors = retriever.embed([q.embed_text for q in queries])
+    facets = len(plan.facets)
+    own = retriever.embed([q.embed_text for q in (queries[0], *queries[1 + facets :])])
+    vectors = np.vstack([own[:1], retriever.embed_known([q.embed_text for q in queries[1 : 1 + facets]]),
+                         own[1:]]) if facets else own
     names = [None] + [f.name for f in plan.facets] + [None] * len(case_aspects)
     sims = retriever.sentence_similarities(vectors)  # once: ranking and extract scoring both read it
     hits = retriever.search_vectors(queries, vectors, area=plan.area, k=k, facet_names=names, sentence_sims=sims)
@@ -137,7 +140,7 @@ def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate
                 to_aspect = float(sims[row, j])
             else:
                 j, to_aspect = 0, to_text
-            words = set(lexical_tokens(text))
+            words = index.sentence_words(row)  # tokenised once per index, not per answer
             x = np.array([
                 to_text, to_aspect, best_score[pid] - top, 1.0 / (1 + best_rank[pid]),
                 sum(w for t, w in terms.items() if t in words) / total,

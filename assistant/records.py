@@ -73,11 +73,13 @@ class Passage:
         return f"{self.title} — {where}{page}{ocr}"
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["section"] = list(self.section)
-        d["section_label"] = self.section_label
-        d["citation_label"] = self.citation_label
-        return d
+        # Field by field: `asdict` deep-copies every value, and an answer sends dozens of passages.
+        return {
+            "id": self.id, "doc_id": self.doc_id, "title": self.title, "area": self.area,
+            "section": list(self.section), "paragraph": self.paragraph, "page": self.page, "order": self.order,
+            "text": self.text, "twin_of": self.twin_of, "ocr": self.ocr,
+            "section_label": self.section_label, "citation_label": self.citation_label,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Passage:
@@ -170,7 +172,8 @@ class Extract:
     score: float = 0.0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"text": self.text, "citation": self.citation, "passage_id": self.passage_id, "start": self.start,
+                "end": self.end, "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,7 @@ class Answer:
         return {n: sorted(spans, key=lambda s: s["start"]) for n, spans in out.items()}
 
     def to_dict(self) -> dict:
+        quoted = self.quoted()
         return {
             "question": self.question,
             "area": self.area,
@@ -265,7 +269,7 @@ class Answer:
             "urgent": self.urgent.to_dict() if self.urgent else None,
             "parts": [p.to_dict() for p in self.parts],
             "checklist": [e.to_dict() for e in self.checklist],
-            "citations": [c.to_dict(self.quoted().get(c.n, [])) for c in self.citations],
+            "citations": [c.to_dict(quoted.get(c.n, [])) for c in self.citations],
             "notices": list(self.notices),
             "nearest_topics": list(self.nearest_topics),
             "facets": list(self.facets),

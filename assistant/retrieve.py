@@ -68,6 +68,7 @@ class Index:
     copies: Copies | None = None  # passages repeating other documents' text (None: there are none)
     # Exact search with copies: row -> row of `sentence_vectors`, which holds distinct sentences only.
     sentence_rows: np.ndarray | None = None
+    _sentence_words: dict[int, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, catalog: Catalog, build_id: str | None = None, sentence_search: str = "auto") -> Index:
@@ -138,8 +139,10 @@ class Index:
             sentence_rows=sentence_rows,
         )
 
-    @property
-    def local_areas(self) -> dict[str, tuple[str, ...]]:
+    # What every answer reads of the documents is worked out once per index load, not per
+    # question (an index is never changed once loaded: a new build is a new Index).
+    @cached_property
+    def _local_areas(self) -> dict[str, tuple[str, ...]]:
         areas: dict[str, tuple[str, ...]] = {}
         for d in self.documents:
             if d.scope == "local" and d.area and d.area != "Not stated":
@@ -147,11 +150,44 @@ class Index:
         return areas
 
     @property
+    def local_areas(self) -> dict[str, tuple[str, ...]]:
+        """Each local area's place names (a copy: the caller may change it)."""
+        return dict(self._local_areas)
+
+    @cached_property
+    def _areas(self) -> tuple[str, ...]:
+        return tuple(sorted({d.area for d in self.documents if d.area and d.area != "Not stated"}))
+
+    @property
     def areas(self) -> list[str]:
-        return sorted({d.area for d in self.documents if d.area and d.area != "Not stated"})
+        return list(self._areas)
+
+    @cached_property
+    def _document_of(self) -> dict[str, Document]:
+        out: dict[str, Document] = {}
+        for d in self.documents:
+            out.setdefault(d.id, d)  # the first of an id, as a search in order finds it
+        return out
 
     def document(self, doc_id: str) -> Document | None:
-        return next((d for d in self.documents if d.id == doc_id), None)
+        return self._document_of.get(doc_id)
+
+    @cached_property
+    def heading_rows(self) -> dict[str, np.ndarray]:
+        """Each word of a title or heading -> the passages (rows) that have it there."""
+        rows: dict[str, list[int]] = {}
+        for i, words in enumerate(self.heading_tokens):
+            for t in words:
+                rows.setdefault(t, []).append(i)
+        return {t: np.array(r, dtype=np.int64) for t, r in rows.items()}
+
+    def sentence_words(self, row: int) -> frozenset[str]:
+        """The lexical tokens of one sentence row, tokenised when first read and kept."""
+        words = self._sentence_words.get(row)
+        if words is None:
+            pid, a, b = self.sentence_spans[row]
+            words = self._sentence_words[row] = frozenset(lexical_tokens(self.by_id[pid].text[a:b]))
+        return words
 
     def scope_of(self, passage: Passage) -> str:
         doc = self.document(passage.doc_id)
@@ -210,6 +246,8 @@ class Retriever:
         # by its query vectors, so that `sentence_similarities(vectors)[:, n].max()` costs nothing.
         self._recent: OrderedDict[bytes, list[float]] = OrderedDict()
         self._recent_lock = threading.Lock()
+        self._known: dict[str, np.ndarray] = {}  # vectors of our own fixed queries (see embed_known)
+        self._parsed: dict[str, Query] = {}  # and their parsing (see parse_known)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """All the queries of one answer in one batched call (far cheaper than one call each)."""
@@ -219,8 +257,24 @@ class Retriever:
             return self.embedder.embed_query(texts[0])[None, :]
         return self.embedder.embed_documents(texts, batch_size=len(texts))
 
+    def embed_known(self, texts: list[str]) -> np.ndarray:
+        """Vectors of fixed queries of ours (a facet's query in the protocols' words, never a
+        user's text), each embedded once per process and kept."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+        if missing:
+            self._known.update(zip(missing, self.embed(missing), strict=True))
+        if not texts:
+            return np.zeros((0, getattr(self.embedder, "dimensions", 0)), dtype=np.float32)
+        return np.vstack([self._known[t] for t in texts]).astype(np.float32, copy=False)
+
     def parse(self, text: str, extra: str = "") -> Query:
         return Query.parse(text, extra=extra, expand=self.expand)
+
+    def parse_known(self, text: str) -> Query:
+        """`parse` of a fixed query of ours (never a user's text), read once per process."""
+        if text not in self._parsed:
+            self._parsed[text] = self.parse(text)
+        return self._parsed[text]
 
     def resolve_area(self, text: str, area: str | None) -> str | None:
         return area or detect_area(text, self.index.local_areas)
@@ -242,16 +296,18 @@ class Retriever:
             scores = self.ranker.score(x) if len(ids) else np.zeros(0)
             order = np.argsort(-scores, kind="stable")
             facet = facet_names[n] if facet_names else None
-            hits = [
-                Hit(passage=self.index.passages[ids[i]], score=float(scores[i]), similarity=float(dense[i]),
-                    dense_rank=int(x[i, _RR_DENSE] and round(1 / x[i, _RR_DENSE] - RRF_K)) or None,
-                    lexical_rank=int(x[i, _RR_BM25] and round(1 / x[i, _RR_BM25] - RRF_K)) or None, facet=facet)
-                for i in order
-            ]
-            hits = collapse_twins(hits)
-            if self.index.copies is not None:
-                hits = collapse(hits, self.index.copies, self.index.row_of)
-            out.append(hits[:k])
+
+            def hit(i: int, facet=facet, ids=ids, scores=scores, dense=dense, x=x) -> Hit:
+                return Hit(passage=self.index.passages[ids[i]], score=float(scores[i]), similarity=float(dense[i]),
+                           dense_rank=int(x[i, _RR_DENSE] and round(1 / x[i, _RR_DENSE] - RRF_K)) or None,
+                           lexical_rank=int(x[i, _RR_BM25] and round(1 / x[i, _RR_BM25] - RRF_K)) or None,
+                           facet=facet)
+
+            if self.index.copies is None:  # collapse_twins(...)[:k], without making the hits it drops
+                passages = self.index.passages
+                out.append(first_distinct(order, k, key=lambda i, ids=ids: twin_key(passages[ids[i]]), make=hit))
+            else:
+                out.append(collapse(collapse_twins([hit(i) for i in order]), self.index.copies, self.index.row_of)[:k])
         return out
 
     def candidates(
@@ -399,20 +455,34 @@ def _heading_overlap(q: Query, index: Index, ids: np.ndarray) -> np.ndarray:
     """Share of the query's idf weight found among each passage's title and heading words."""
     terms = {t: index.bm25.idf(t) * q.weights.get(t, 1.0) for t in set(q.tokens)}
     total = sum(terms.values()) or 1.0
-    return np.array([sum(w for t, w in terms.items() if t in index.heading_tokens[i]) / total for i in ids])
+    found = np.zeros(len(ids))
+    for t, w in terms.items():  # in the order a sum over the terms adds them: the same bits
+        rows = index.heading_rows.get(t)
+        if rows is not None:
+            found += np.where(np.isin(ids, rows), w, 0.0)
+    return found / total
+
+
+def twin_key(passage: Passage) -> str:
+    return passage.twin_of or passage.id
+
+
+def first_distinct(items, k: int, key, make) -> list:
+    """`make(item)` for the first k items whose `key` no item before them had."""
+    seen: set = set()
+    out = []
+    for item in items:
+        if len(out) >= k:
+            break
+        if (kept := key(item)) not in seen:
+            seen.add(kept)
+            out.append(make(item))
+    return out
 
 
 def collapse_twins(hits: list[Hit]) -> list[Hit]:
     """Keep the best-scoring member of each group of repeated passages."""
-    seen: set[str] = set()
-    out = []
-    for hit in hits:
-        key = hit.passage.twin_of or hit.passage.id
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(hit)
-    return out
+    return first_distinct(hits, len(hits), key=lambda h: twin_key(h.passage), make=lambda h: h)
 
 
 class OnDemandSimilarities:

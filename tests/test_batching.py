@@ -177,3 +177,15 @@ def test_concurrent_answers_equal_sequential_ones_and_share_model_calls(one_thre
     assert [concurrent[i] for i in range(len(questions))] == sequential
     assert batcher.calls - calls < len(questions), "concurrent answers never shared a model call"
     assert batcher.texts - texts >= len(questions)
+
+
+def test_query_lanes_leave_a_core_to_the_rest_of_an_answer(monkeypatch):
+    from assistant.embed import query_lanes
+
+    monkeypatch.delenv("HHA_QUERY_LANES", raising=False)
+    for cores, lanes in ((None, 1), (1, 1), (2, 1), (8, 7)):
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        assert query_lanes() == lanes
+    for value, lanes in (("3", 3), ("0", 7), ("two", 7), ("", 7)):
+        monkeypatch.setenv("HHA_QUERY_LANES", value)
+        assert query_lanes() == lanes

@@ -145,6 +145,13 @@ class Service:
     def _on_progress(self, stage: str, done: int, total: int) -> None:
         self.progress = {"stage": stage, "done": done, "total": total}
 
+    async def ready(self):
+        """`ready_assistant` for a route: at once when ready (the usual case: no thread hop per
+        request), else waited for off the event loop."""
+        if self.status == "ready":
+            return self.assistant
+        return await run_in_threadpool(self.ready_assistant)
+
     def ready_assistant(self):
         """The assistant, once ready; a 503 while the index is being built or failed."""
         self.start()
@@ -257,7 +264,7 @@ def _answer(assistant, body: AskRequest) -> schema.AnswerResponse:
           response_model=schema.AnswerResponse, responses=BUSY_RESPONSE)
 async def ask(body: AskRequest, service: ServiceDep) -> Response:
     # Waiting for the index to be ready may take a while: off the event loop, outside the queue.
-    assistant = await run_in_threadpool(service.ready_assistant)
+    assistant = await service.ready()
     return await service.queue.run(_json, _answer, assistant, body)
 
 
@@ -269,7 +276,7 @@ def _search(assistant, body: SearchRequest) -> schema.SearchResponse:
 @api.post("/search", summary="The passages that best match a query, best first",
           response_model=schema.SearchResponse, responses=BUSY_RESPONSE)
 async def search(body: SearchRequest, service: ServiceDep) -> Response:
-    assistant = await run_in_threadpool(service.ready_assistant)
+    assistant = await service.ready()
     return await service.queue.run(_json, _search, assistant, body)
 
 
