@@ -7,11 +7,7 @@ regularisation, and shipped as package data (`ranker.json`, rebuilt by `hha trai
 which records its training data's hash and seed). The features say nothing about particular
 questions or words: similarities, ranks, where the passage sits and what kind of source it is.
 
-A second form, gradient-boosted trees over the same features (`Trees`), is fitted beside it;
-`hha train-ranker` ships whichever ranks the dev questions better under the same
-cross-validation (trees can learn that a long checklist's many sentences make its best-sentence
-similarity worth less, which one weight per feature cannot). Both score in pure numpy: the
-trees are fitted with scikit-learn at training time only and shipped as arrays.
+Pure numpy: no model library is needed for a dozen weights.
 """
 
 from __future__ import annotations
@@ -69,12 +65,10 @@ class Ranker:
         }, indent=2)
 
     @classmethod
-    def load(cls, path: Path = RANKER_FILE, names: tuple[str, ...] = FEATURES) -> Ranker | Trees:
+    def load(cls, path: Path = RANKER_FILE, names: tuple[str, ...] = FEATURES) -> Ranker:
         data = json.loads(path.read_text(encoding="utf-8"))
         if tuple(data["features"]) != names:
             raise ValueError(f"{path} was trained on other features; rebuild it with `hha train-ranker`")
-        if "trees" in data:
-            return Trees.from_dict(data, names)
         return cls(weights=np.array(data["weights"]), bias=float(data["bias"]), mean=np.array(data["mean"]),
                    scale=np.array(data["scale"]), names=names, meta=data.get("meta", {}))
 
@@ -85,89 +79,6 @@ class Ranker:
         weights = np.array([1.0 if n in rankings else 0.0 for n in FEATURES])
         return cls(weights=weights, bias=0.0, mean=np.zeros(len(FEATURES)), scale=np.ones(len(FEATURES)),
                    meta={"kind": "reciprocal-rank fusion"})
-
-
-@dataclass(frozen=True)
-class Trees:
-    """Gradient-boosted regression trees giving log-odds, each laid out as a complete binary
-    tree of the same depth (node i's children at 2i+1 and 2i+2; a leaf above the bottom is
-    spread over the slots below it), so that every row walks every tree at once in `depth`
-    steps of three array reads: ~1 ms for a question's ~100 candidates x 60 trees."""
-
-    feature: np.ndarray  # (trees, 2**depth - 1) int: the feature each split reads
-    threshold: np.ndarray  # (trees, 2**depth - 1): a row goes right when its feature is above this
-    value: np.ndarray  # (trees, 2**depth): each leaf's contribution to the log-odds
-    bias: float
-    names: tuple[str, ...] = FEATURES
-    meta: dict = field(default_factory=dict)
-
-    def score(self, x: np.ndarray) -> np.ndarray:
-        trees, splits = self.feature.shape
-        cells = np.ascontiguousarray(x, dtype=float).ravel()
-        row_start = (np.arange(len(x)) * x.shape[1])[:, None]
-        tree = np.arange(trees)[None, :]
-        feature, threshold = self.feature.ravel(), self.threshold.ravel()
-        slot = np.zeros((len(x), trees), dtype=np.intp)
-        for _ in range(splits.bit_length()):  # the depth
-            at = tree * splits + slot
-            slot = 2 * slot + 1 + (cells.take(row_start + feature.take(at)) > threshold.take(at))
-        leaf = slot - splits  # the bottom row of slots starts after the splits
-        return self.value.ravel().take(tree * (splits + 1) + leaf).sum(axis=1) + self.bias
-
-    @classmethod
-    def from_sklearn(cls, model, names: tuple[str, ...] = FEATURES, meta: dict | None = None) -> Trees:
-        """From a fitted `HistGradientBoostingClassifier` (binary, numerical features, no
-        missing values: a row on a threshold goes left, as there)."""
-        trees = [predictors[0].nodes for predictors in model._predictors]
-        depth = max(int(t["depth"].max()) for t in trees)
-        feature = np.zeros((len(trees), 2**depth - 1), dtype=np.intp)
-        threshold = np.full(feature.shape, NEVER)
-        value = np.zeros((len(trees), 2**depth))
-
-        def place(n: int, nodes, node: int, slot: int, level: int) -> None:
-            if level == depth:
-                value[n, slot - (2**depth - 1)] = nodes["value"][node]
-                return
-            if nodes["is_leaf"][node]:  # always left (threshold NEVER), and the leaf on both sides
-                place(n, nodes, node, 2 * slot + 1, level + 1)
-                place(n, nodes, node, 2 * slot + 2, level + 1)
-                return
-            feature[n, slot] = nodes["feature_idx"][node]
-            threshold[n, slot] = nodes["num_threshold"][node]
-            place(n, nodes, int(nodes["left"][node]), 2 * slot + 1, level + 1)
-            place(n, nodes, int(nodes["right"][node]), 2 * slot + 2, level + 1)
-
-        for n, nodes in enumerate(trees):
-            place(n, nodes, 0, 0, 0)
-        return cls(feature=feature, threshold=threshold, value=value,
-                   bias=float(np.ravel(model._baseline_prediction)[0]), names=names, meta=dict(meta or {}))
-
-    def to_json(self) -> str:
-        # Thresholds at full precision: a rounded one would send a row sitting on it the other way.
-        return json.dumps({
-            "features": list(self.names), "bias": self.bias, "meta": self.meta,
-            "trees": {"feature": self.feature.tolist(), "threshold": self.threshold.tolist(),
-                      "value": self.value.tolist()},
-        })
-
-    @classmethod
-    def from_dict(cls, data: dict, names: tuple[str, ...]) -> Trees:
-        t = data["trees"]
-        return cls(feature=np.array(t["feature"], dtype=np.intp), threshold=np.array(t["threshold"], dtype=float),
-                   value=np.array(t["value"], dtype=float), bias=float(data["bias"]), names=names,
-                   meta=data.get("meta", {}))
-
-
-NEVER = 1e308  # the threshold of a slot below a leaf: no feature is above it, so rows go left
-
-
-def fit_trees(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, params: dict, seed: int) -> Trees:
-    """Boosted trees by scikit-learn (a training-time dependency only), exported as arrays."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    model = HistGradientBoostingClassifier(early_stopping=False, random_state=seed, **params)
-    model.fit(x, y, sample_weight=sample_weight)
-    return Trees.from_sklearn(model, meta={"params": params})
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, sample_weight: np.ndarray | None = None,

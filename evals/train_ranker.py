@@ -3,9 +3,8 @@ package data (`assistant/ranker.json`), with its cross-validated figures, its tr
 hash and its seed. The locked test set is never read here.
 
 A training pair is (question, candidate passage); the label is whether the passage holds one
-of the question's gold quotes. The model (a logistic regression and its regularisation, or
-boosted trees and their size) is chosen by grouped cross-validation (folds by question),
-scoring hit@5 of the ranking, not the log-loss.
+of the question's gold quotes. The regularisation is chosen by grouped cross-validation
+(folds by question), scoring hit@5 of the ranking, not the log-loss.
 """
 
 from __future__ import annotations
@@ -18,20 +17,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from assistant.rank import DECLINE_FILE, EXTRACT_FILE, RANKER_FILE, URGENCY_FILE, Ranker, fit_logistic, fit_trees
+from assistant.rank import DECLINE_FILE, EXTRACT_FILE, RANKER_FILE, URGENCY_FILE, Ranker, fit_logistic
 from evals.dataset import load_cases, load_questions
 from evals.metrics import present
 
 SEED = 20261127
 FOLDS = 5
 L2_GRID = (0.1, 1.0, 3.0, 10.0, 30.0, 100.0)
-# Boosted trees: small and shallow, for ~20,000 pairs of ~210 questions. 60 trees rank dev as
-# well as 200 under cross-validation (hit@5 0.679 / 0.680 over three shufflings) at a third of
-# the cost of scoring.
-TREE_GRID = (
-    {"max_depth": 4, "max_iter": 60, "learning_rate": 0.1, "min_samples_leaf": 100, "l2_regularization": 1.0},
-    {"max_depth": 3, "max_iter": 60, "learning_rate": 0.1, "min_samples_leaf": 50},
-)
 
 
 @dataclass
@@ -70,22 +62,15 @@ def hit_at(groups: list[Group], ranker: Ranker, k: int = 5) -> float:
     return hits / len(groups)
 
 
-def fit(groups: list[Group], model: float | dict):
-    """`model`: an L2 penalty (logistic regression) or a dict of tree parameters."""
+def fit(groups: list[Group], l2: float) -> Ranker:
     x = np.vstack([g.x for g in groups])
     y = np.concatenate([g.y for g in groups])
     # Each question weighs the same, however many candidates it has.
     w = np.concatenate([np.full(len(g.y), 1.0 / max(1, len(g.y))) for g in groups]) * len(groups)
-    if isinstance(model, dict):
-        return fit_trees(x, y, w, model, SEED)
-    return fit_logistic(x, y, l2=model, sample_weight=w)
+    return fit_logistic(x, y, l2=l2, sample_weight=w)
 
 
-def model_name(model: float | dict) -> str:
-    return f"trees {json.dumps(model, sort_keys=True)}" if isinstance(model, dict) else f"logistic l2={model}"
-
-
-def cross_validate(groups: list[Group], model: float | dict, seed: int = SEED) -> float:
+def cross_validate(groups: list[Group], l2: float, seed: int = SEED) -> float:
     order = list(range(len(groups)))
     random.Random(seed).shuffle(order)
     scores = []
@@ -93,7 +78,7 @@ def cross_validate(groups: list[Group], model: float | dict, seed: int = SEED) -
         held = {i for n, i in enumerate(order) if n % FOLDS == fold}
         train = [g for i, g in enumerate(groups) if i not in held]
         test = [g for i, g in enumerate(groups) if i in held]
-        scores.append(hit_at(test, fit(train, model)) * len(test))
+        scores.append(hit_at(test, fit(train, l2)) * len(test))
     return sum(scores) / len(groups)
 
 
@@ -101,8 +86,8 @@ class HeldOut:
     """The passage ranker as each dev text meets it on new data, for fitting what reads its
     scores (the extract scorer, the decline and urgency models): a training question is ranked
     by the model fitted without its fold, so its scores are not flattered by having been learned
-    (boosted trees rank their own training questions far better than new ones); any other text
-    by the final model."""
+    (a model ranks its own training questions better than new ones); any other text by the
+    final model."""
 
     def __init__(self, final, by_text: dict[str, object]):
         self.final, self.by_text, self.current = final, by_text, final
@@ -114,14 +99,14 @@ class HeldOut:
         return self.current.score(x)
 
 
-def held_out(groups: list[Group], texts: dict[str, str], model: float | dict, final) -> HeldOut:
+def held_out(groups: list[Group], texts: dict[str, str], l2: float, final) -> HeldOut:
     """`texts`: question id -> question. The same folds as `cross_validate`."""
     order = list(range(len(groups)))
     random.Random(SEED).shuffle(order)
     by_text = {}
     for fold in range(FOLDS):
         held = {i for n, i in enumerate(order) if n % FOLDS == fold}
-        ranker = fit([g for i, g in enumerate(groups) if i not in held], model)
+        ranker = fit([g for i, g in enumerate(groups) if i not in held], l2)
         by_text.update({texts[groups[i].qid]: ranker for i in held})
     return HeldOut(final, by_text)
 
@@ -141,24 +126,18 @@ def train(retriever, questions, out=RANKER_FILE) -> tuple[dict, HeldOut]:
     groups = build_groups(retriever, questions)
     usable = [g for g in groups if g.y.any()]  # a question none of whose candidates holds a quote teaches nothing
     rrf = hit_at(groups, Ranker.rrf())
-    models = [*L2_GRID, *TREE_GRID]
-    cv = [round(cross_validate(usable, m), 4) for m in models]
-    def preference(i: int) -> tuple:  # ties: the logistic regression, and the more regularised
-        logistic = not isinstance(models[i], dict)
-        return cv[i], logistic, models[i] if logistic else -i
-
-    best = max(range(len(models)), key=preference)
-    ranker = fit(usable, models[best])
+    cv = {l2: round(cross_validate(usable, l2), 4) for l2 in L2_GRID}
+    best = max(cv, key=lambda l2: (cv[l2], l2))  # ties: the more regularised
+    ranker = fit(usable, best)
     meta = {
         "trained_on": "evals/data/dev (answerable questions)", "questions": len(questions),
         "questions_with_a_positive_candidate": len(usable), "data_sha256": data_hash(questions), "seed": SEED,
-        "folds": FOLDS, "model": model_name(models[best]),
-        "cv_hit@5_by_model": {model_name(m): v for m, v in zip(models, cv, strict=True)},
+        "folds": FOLDS, "l2": best, "cv_hit@5_by_l2": {str(k): v for k, v in cv.items()},
         "rrf_hit@5_on_dev": round(rrf, 4), "hit@5_on_dev_trained": round(hit_at(groups, ranker), 4),
     }
-    ranker = replace(ranker, meta={**ranker.meta, **meta})
+    ranker = replace(ranker, meta=meta)
     out.write_text(ranker.to_json() + "\n", encoding="utf-8")
-    return meta, held_out(usable, {q.id: q.question for q in questions}, models[best], ranker)
+    return meta, held_out(usable, {q.id: q.question for q in questions}, best, ranker)
 
 
 def main(settings) -> int:

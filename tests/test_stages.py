@@ -15,7 +15,7 @@ from assistant.evidence import aspects
 from assistant.facets import past_or_general, urgent_signals
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION, sentence_kind
 from assistant.plan import CASE, QUESTION, read_question
-from assistant.rank import FEATURES, Ranker, Trees, fit_logistic, fit_trees
+from assistant.rank import FEATURES, Ranker, fit_logistic
 from assistant.records import Passage
 from assistant.tuning import DEFAULT, Tuning
 
@@ -145,28 +145,6 @@ def test_ranker_round_trips_through_json(tmp_path):
     assert np.allclose(again.score(x), model.score(x), atol=1e-4)
     with pytest.raises(ValueError, match="other features"):
         Ranker.load(path, names=("a", "b"))
-
-
-def test_boosted_trees_score_in_numpy_as_scikit_learn_does_and_round_trip(tmp_path):
-    """The shipped trees are arrays walked in numpy: they must give scikit-learn's own log-odds,
-    before and after JSON, including rows that sit exactly on a threshold."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(600, len(FEATURES)))
-    y = ((x[:, 0] * x[:, 2] > 0) | (x[:, 4] > 1.0)).astype(float)  # an interaction one weight cannot hold
-    params = {"max_depth": 3, "max_iter": 40, "learning_rate": 0.1, "min_samples_leaf": 20}
-    trees = fit_trees(x, y, np.ones(len(y)), params, seed=0)
-    reference = HistGradientBoostingClassifier(early_stopping=False, random_state=0, **params).fit(x, y)
-    probe = np.vstack([rng.normal(size=(200, len(FEATURES))), x[:50]])
-    probe[0, trees.feature[0, 0]] = trees.threshold[0, 0]  # on the root's threshold: goes left
-    assert np.allclose(trees.score(probe), reference.decision_function(probe), atol=1e-9)
-    assert ((trees.score(x) > 0) == (y > 0)).mean() > 0.9
-    path = tmp_path / "trees.json"
-    path.write_text(trees.to_json())
-    again = Ranker.load(path)
-    assert isinstance(again, Trees)
-    assert np.allclose(again.score(probe), trees.score(probe), atol=1e-6)
 
 
 def test_the_rrf_ranker_is_reciprocal_rank_fusion():
