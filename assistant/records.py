@@ -124,11 +124,13 @@ class Hit:
     dense_rank: int | None = None
     lexical_rank: int | None = None
     facet: str | None = None
+    sentence_rank: int | None = None  # its best sentence's rank among the passages' best sentences
 
     def retrieval(self) -> dict:
         """How the passage was found: the part of a hit a citation carries beside its passage."""
         return {"score": round(self.score, 6), "similarity": round(self.similarity, 4),
-                "dense_rank": self.dense_rank, "lexical_rank": self.lexical_rank, "facet": self.facet}
+                "dense_rank": self.dense_rank, "sentence_rank": self.sentence_rank, "lexical_rank": self.lexical_rank,
+                "facet": self.facet}
 
     def to_dict(self) -> dict:
         return {"passage": self.passage.to_dict(), "retrieval": self.retrieval()}

@@ -31,7 +31,7 @@ SENTENCE_ANN_FROM = 50_000
 SENTENCE_NEIGHBOURS = 200  # sentences the HNSW search returns per query, grouped into passages
 EXPANSION_WEIGHT = 0.5  # a vocabulary word added to the lexical query counts half
 # Columns of the feature matrix, by name (see assistant.rank.FEATURES).
-_RR_DENSE, _RR_BM25 = FEATURES.index("rr_dense"), FEATURES.index("rr_bm25")
+_RR_DENSE, _RR_SENTENCE, _RR_BM25 = FEATURES.index("rr_dense"), FEATURES.index("rr_sentence"), FEATURES.index("rr_bm25")
 _LOCAL, _AREA_MATCH, _OTHER_AREA = FEATURES.index("local"), FEATURES.index("area_match"), FEATURES.index("other_area")
 STATIC_FEATURES = ("checklist", "guidance", "local", "area_match", "other_area", "position", "length")
 assert FEATURES[9:] == STATIC_FEATURES, "static features are the tail of the feature vector"
@@ -299,9 +299,8 @@ class Retriever:
 
             def hit(i: int, facet=facet, ids=ids, scores=scores, dense=dense, x=x) -> Hit:
                 return Hit(passage=self.index.passages[ids[i]], score=float(scores[i]), similarity=float(dense[i]),
-                           dense_rank=int(x[i, _RR_DENSE] and round(1 / x[i, _RR_DENSE] - RRF_K)) or None,
-                           lexical_rank=int(x[i, _RR_BM25] and round(1 / x[i, _RR_BM25] - RRF_K)) or None,
-                           facet=facet)
+                           dense_rank=_rank(x[i, _RR_DENSE]), sentence_rank=_rank(x[i, _RR_SENTENCE]),
+                           lexical_rank=_rank(x[i, _RR_BM25]), facet=facet)
 
             if self.index.copies is None:  # collapse_twins(...)[:k], without making the hits it drops
                 passages = self.index.passages
@@ -439,6 +438,11 @@ def static_features(passages: list[Passage], items: list[ChecklistItem], documen
             math.log(1 + len(p.text.split())),
         )
     return out
+
+
+def _rank(reciprocal: float) -> int | None:
+    """A ranking's rank back from its feature 1 / (RRF_K + rank); None when not among its candidates."""
+    return int(reciprocal and round(1 / reciprocal - RRF_K)) or None
 
 
 def _ranks(scores: np.ndarray, positive: bool = False) -> np.ndarray:

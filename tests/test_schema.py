@@ -42,7 +42,8 @@ def test_a_citation_is_its_passage_and_the_retrieval_of_its_hit():
     data = CITATION.to_dict([{"text": EXTRACT.text, "start": 4, "end": 48}])
     assert data["passage"] == PASSAGE.to_dict() == HIT.to_dict()["passage"]
     assert data["retrieval"] == HIT.to_dict()["retrieval"] == {
-        "score": 0.812346, "similarity": 0.6123, "dense_rank": 1, "lexical_rank": None, "facet": "urgent"}
+        "score": 0.812346, "similarity": 0.6123, "dense_rank": 1, "sentence_rank": None, "lexical_rank": None,
+        "facet": "urgent"}
     assert data["label"] == ("Northmoor protocol — 2. Making a referral › 2.2, p. 1 (OCR text) — past its review date "
                              "(March 2024)")
     quoted = ANSWER.to_dict()["citations"]

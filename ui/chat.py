@@ -202,14 +202,16 @@ def _trainer_view(answer: AnswerResponse) -> None:
     with st.expander("For trainers: the evidence behind each extract", icon=":material/school:"):
         st.caption("Sentence score: how close the sentence is to the question (and its facet). Retrieval: "
                    "how the cited passage was found (fused score, cosine similarity, its rank among the "
-                   "passage vectors and in the word index, and the facet of the case it was found for).")
+                   "passage vectors, among the passages' best sentences and in the word index, and the facet of the "
+                   "case it was found for).")
         for heading, extracts in parts:
             st.markdown(f"**{escape(heading)}**")
             for e in extracts:
                 c = citations[e.citation]
                 r = c.retrieval
                 rank = (f"retrieval score {r.score:.4f}, similarity {r.similarity:.2f}, "
-                        f"dense rank {r.dense_rank or '–'}, lexical rank {r.lexical_rank or '–'}"
+                        f"dense rank {r.dense_rank or '–'}, sentence rank {r.sentence_rank or '–'}, "
+                        f"lexical rank {r.lexical_rank or '–'}"
                         + (f", facet {r.facet}" if r.facet else "")) if r else "retrieval: not recorded"
                 st.markdown(f"“{escape(e.text)}” [{e.citation}]  \nSentence score {e.score:.3f}; {rank}")
                 st.markdown("> " + highlight(c.passage.text, [(e.start, e.end)]).replace("  \n", "  \n> "))

@@ -43,6 +43,7 @@ class Retrieval(_Shape):
     score: float
     similarity: float
     dense_rank: int | None
+    sentence_rank: int | None = None
     lexical_rank: int | None
     facet: str | None
 
