@@ -421,12 +421,9 @@ def _trigrams(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
 
 
-def _near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
-    """The same checklist question as printed by two protocols, or twice by one."""
-    return _overlapping(_trigrams(a), _trigrams(b), threshold)
-
-
 def _overlapping(ta: set, tb: set, threshold: float = 0.8) -> bool:
+    """Texts with these trigrams are the same checklist question as printed by two protocols,
+    or twice by one."""
     return bool(ta and tb) and len(ta & tb) >= threshold * min(len(ta), len(tb))
 
 
@@ -472,7 +469,7 @@ class _Builder:
         self.words = 0
 
     def repeats(self, text: str) -> bool:
-        # _near_duplicate over the reserved texts, each text's trigrams made once, not per pair.
+        # Each reserved text's trigrams are made once, when it is reserved, not per pair.
         ta = _trigrams(text)
         return any(_overlapping(ta, tb) for tb in self._grams)
 

@@ -4,10 +4,10 @@ could be shown.
 Every query of an answer is embedded in one batched call: the text itself and each aspect of
 a case (its own clauses: "bottle on the kitchen side", "drinks at weekends"); each facet a case
 raises is a fixed query in the protocols' words, embedded once per process. Each query's
-passages are ranked by the learned passage ranker; the sentences of the top passages are then scored by a second small learned model (the
-extract scorer), from features that say nothing about particular questions: how similar the
-sentence is to the text and to its closest aspect, how well its passage ranked, what kind of
-sentence it is.
+passages are ranked by the learned passage ranker; the sentences of the top passages are then
+scored by a second small learned model (the extract scorer), from features that say nothing
+about particular questions: how similar the sentence is to the text and to its closest aspect,
+how well its passage ranked, what kind of sentence it is.
 """
 
 from __future__ import annotations
@@ -67,10 +67,11 @@ def aspects(text: str) -> tuple[str, ...]:
 
 
 def gather(plan: Plan, retriever: Retriever, k: int) -> Evidence:
-    """Every query of the answer embedded in one batched call, then ranked."""
+    """The answer's own queries embedded in one batched call (the fixed facet queries once per
+    process), then ranked."""
     queries = [retriever.parse(plan.focus or plan.text)]
     # Each facet is retrieved in the protocols' words alone: a fixed query, embedded once per
-    # process. With the case's sentences about it added (`facet_context`) the facet queries
+    # process. With the case's sentences about it added, the facet queries
     # were half of a case's word pieces, for no case coverage on dev (README, performance).
     queries.extend(retriever.parse_known(facet.query) for facet in plan.facets)
     case_aspects = aspects(plan.text) if plan.case else ()
@@ -160,12 +161,6 @@ def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate
             c.x[-2] = 1.0 / (1 + ranks[n, column])
             c.x[-1] = votes[n]
     return out
-
-
-def facet_context(facet, text: str) -> str:
-    """The sentences of a case description that mention a facet."""
-    sentences = [s for s in re.split(r"(?<=[.?!\n])\s+", text) if facet.matches(s)]
-    return " ".join(sentences)[:400]
 
 
 def load_extract_scorer() -> Ranker:

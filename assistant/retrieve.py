@@ -225,14 +225,12 @@ class Query:
     embed_text: str
 
     @classmethod
-    def parse(cls, text: str, extra: str = "", expand: bool = True) -> Query:
+    def parse(cls, text: str, expand: bool = True) -> Query:
         added = expansions(text) if expand else []
-        base = lexical_tokens(f"{text} {extra}")
+        base = lexical_tokens(text)
         expanded = [t for t in lexical_tokens(" ".join(added)) if t not in base]
         weights = {t: EXPANSION_WEIGHT for t in expanded}
         embed_text = text if not added else f"{text} ({'; '.join(added)})"
-        if extra:
-            embed_text = f"{embed_text}. {extra}"
         return cls(text=text, tokens=base + expanded, weights=weights, embed_text=embed_text)
 
 
@@ -267,8 +265,8 @@ class Retriever:
             return np.zeros((0, getattr(self.embedder, "dimensions", 0)), dtype=np.float32)
         return np.vstack([self._known[t] for t in texts]).astype(np.float32, copy=False)
 
-    def parse(self, text: str, extra: str = "") -> Query:
-        return Query.parse(text, extra=extra, expand=self.expand)
+    def parse(self, text: str) -> Query:
+        return Query.parse(text, expand=self.expand)
 
     def parse_known(self, text: str) -> Query:
         """`parse` of a fixed query of ours (never a user's text), read once per process."""
