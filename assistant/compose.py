@@ -248,8 +248,8 @@ class Composer:
                 continue
             if plan.case and contact_line(text):
                 continue  # contacts belong to the route part
-            if c.kind != GUIDANCE and len(text.split()) < t.min_reported_words:
-                continue  # a table cell or a survey's answer option, not a finding or background
+            if c.kind != GUIDANCE and (len(text.split()) < t.min_reported_words or reference_entry(text, c.passage.section)):
+                continue  # a table cell, a survey's answer option or a document's title, not a finding or background
             if c.kind != GUIDANCE and reported + len(text.split()) > reported_words:
                 continue  # findings and background are context; guidance is what the reader acts on
             if any(k.passage.id == c.passage.id and k.span[0] < span[1] and span[0] < k.span[1] for _, k in chosen):
@@ -431,6 +431,22 @@ def _overlapping(ta: set, tb: set, threshold: float = 0.8) -> bool:
 _CONTACT = re.compile(r"\b0\d{2,4}[ -]?\d{3,4}[ -]?\d{3,4}\b|\S+@\S+|https?://\S+|www\.\S+|"
                       r"\b[A-Z]{1,2}\d{1,2}[A-Z]? ?\d[A-Z]{2}\b|\b(tel|telephone|fax|email|e-mail|secure email)\b:?", re.I)
 _CONTACT_WORDS = 6  # fewer words than this besides contact details: a line of a contact list
+
+
+# A reading list: a protocol's "legal and policy framework", references, further reading.
+_READING_LIST = re.compile(r"\b(legal|legislation|policy framework|references|bibliography|further (reading|information)|"
+                           r"related (documents|guidance|policies)|useful (links|resources))\b", re.I)
+_DATED = re.compile(r"(\(([A-Za-z]+\.? ?)*(19|20)\d{2}\)|\b(19|20)\d{2})\s*[;.]?\s*$|;\s*$")
+
+
+def reference_entry(sentence: str, section: tuple[str, ...]) -> bool:
+    """An entry of a reading list: a document's title and date ("Munro review of child
+    protection: final report - a child centred system 2011;"), which says nothing itself."""
+    if not section or not _READING_LIST.search(section[-1]):
+        return False
+    words = re.findall(r"[A-Za-z][A-Za-z'’-]*", sentence)
+    capitalised = sum(w[0].isupper() for w in words) >= 0.5 * len(words) if words else False
+    return bool(_DATED.search(sentence.strip())) or capitalised
 
 
 def contact_line(sentence: str) -> bool:

@@ -174,7 +174,12 @@ def cross_validated_scores(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarra
 
 # -- the decision to decline -----------------------------------------------------------------------
 
-ANSWERABLE_DECLINED_AT_MOST = 0.02  # the bound: answerable questions wrongly declined
+# Answerable questions wrongly declined, of all answerable dev questions (those read as cases
+# among them, which are never declined): the bound is 2%, and a quarter of it is kept
+# as margin for new questions. (Before, 2% of the questions read as questions only: one dev
+# question in 95, 0.4% of all answerable; cross-validated on dev, 0.35 of the out-of-scope
+# questions read as questions were declined then, 0.43 now, at 1.3% of answerable ones.)
+ANSWERABLE_DECLINED_AT_MOST = 0.015
 
 
 def train_decline(composer, questions, out=None) -> dict:
@@ -186,6 +191,7 @@ def train_decline(composer, questions, out=None) -> dict:
 
     out = out or DECLINE_FILE
     rows, labels = [], []
+    answerable_questions = sum(q.answerable for q in questions)
     for q in questions:
         select_ranker(composer, q.question)
         plan = composer.plan(q.question, area=q.area)
@@ -195,14 +201,16 @@ def train_decline(composer, questions, out=None) -> dict:
         labels.append(1.0 if q.answerable else 0.0)
     x, y = np.array(rows), np.array(labels)
     cv_scores = cross_validated_scores(x, y, l2=1.0)
-    # The highest threshold that declines at most 2% of answerable questions (scores below it).
+    # The highest threshold that declines at most the bound's share of answerable questions
+    # (scores below it).
     answerable = np.sort(cv_scores[y == 1])
-    threshold = float(answerable[int(ANSWERABLE_DECLINED_AT_MOST * len(answerable))])
+    threshold = float(answerable[int(ANSWERABLE_DECLINED_AT_MOST * answerable_questions)])
     model = fit_logistic(x, y, l2=1.0)
     meta = {
         "trained_on": "evals/data/dev (questions; cases are never declined)", "questions": len(y),
         "out_of_scope": int((y == 0).sum()), "seed": SEED, "folds": FOLDS, "l2": 1.0, "threshold": round(threshold, 6),
-        "cv_answerable_declined": round(float((cv_scores[y == 1] < threshold).mean()), 4),
+        "answerable_declined_at_most": ANSWERABLE_DECLINED_AT_MOST,
+        "cv_answerable_declined": round(float((cv_scores[y == 1] < threshold).sum() / answerable_questions), 4),
         "cv_out_of_scope_declined": round(float((cv_scores[y == 0] < threshold).mean()), 4),
         "data_sha256": data_hash(questions),
     }

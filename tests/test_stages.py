@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from assistant.compose import contact_line, with_context
+from assistant.compose import contact_line, reference_entry, with_context
 from assistant.evidence import aspects
 from assistant.facets import past_or_general, urgent_signals
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION, sentence_kind
@@ -213,3 +213,22 @@ def test_urgency_features_read_the_plan_and_the_closest_kind_of_risk():
 def test_a_line_of_contact_details_is_told_from_a_sentence(text, contact):
     assert contact_line(text) is contact
 
+
+
+FRAMEWORK = ("2. Legal and policy framework",)
+
+
+@pytest.mark.parametrize("text, section, entry", [
+    ("Munro review of child protection: final report - a child centred system 2011;", FRAMEWORK, True),
+    ("Silent voices - Supporting children and young people affected by parental alcohol misuse (Sep 2012);",
+     FRAMEWORK, True),
+    ("Children's Needs-Parenting Capacity: Child Abuse-Parental Mental Illness, Learning Disability, Substance "
+     "Misuse and Domestic Violence.", FRAMEWORK, True),
+    ("The Children Act 1989 places a duty on local authorities to safeguard and promote the welfare of children "
+     "in need.", FRAMEWORK, False),
+    # The same dated ending outside a reading list is a finding with its source, and is kept.
+    ("Estimates suggest 1.3 million children live with a parent who drinks (Manning et al 2009).",
+     ("3. Local Context",), False),
+])
+def test_a_reading_list_entry_is_told_from_a_sentence(text, section, entry):
+    assert reference_entry(text, section) is entry
