@@ -20,6 +20,7 @@ from assistant.batching import Batcher
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
+MAX_SEQUENCE = 256  # word pieces the model reads of a text, [CLS] and [SEP] included
 
 
 def model_path() -> Path:
@@ -73,6 +74,10 @@ class TokenCounter:
 
     def __call__(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def model_pieces(self, texts: list[str]) -> list[int]:
+        """Word pieces the model runs for each text: [CLS] and [SEP] included, cut at its window."""
+        return [min(len(e.ids), MAX_SEQUENCE) for e in self._tokenizer.encode_batch(texts, add_special_tokens=True)]
 
 
 # A request of fewer word pieces than this (with [CLS] and [SEP]) is embedded on its own: MKL

@@ -55,6 +55,11 @@ def _settings():
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
+def import_chromadb() -> None:
+    """Import chromadb now (seconds), e.g. on a thread while the model embeds."""
+    import chromadb  # noqa: F401
+
+
 def _local_client(path: Path):
     import chromadb
 

@@ -87,14 +87,40 @@ def pick_questions(n: int):
 
 
 def bench_ingest(corpus_dir: Path, data_dir: Path, embedder) -> dict:
-    """Cold ingest into a fresh data directory (model already loaded), then an unchanged
-    re-ingest in-process and as a person runs it (a fresh `hha ingest` process)."""
-    from assistant.store import StoreLocation
-    from evals.service import hha_command, hha_env
-    from ingest.pipeline import run_ingest
+    """Cold ingest into a fresh data directory beside the naive pipeline's ingest in the same
+    minutes (both with their models loaded and libraries imported; the naive pipeline timed
+    before and after ours, with torch's default threads and with one, the faster kept), then an
+    unchanged re-ingest in-process and as a person runs it (a fresh `hha ingest` process), then
+    one source added."""
+    import torch
 
+    from assistant.store import StoreLocation, import_chromadb
+    from evals.baseline import Baseline
+    from evals.service import hha_command, hha_env
+    from ingest.pipeline import discover, run_ingest
+
+    files = discover([corpus_dir])
+    Baseline.warm(embedder)
+    import_chromadb()
+
+    def naive(threads: int | None) -> tuple[float, int, list[str]]:
+        default = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            baseline = Baseline(files, embedder)
+        finally:
+            torch.set_num_threads(default)
+        baseline.close()
+        return baseline.ingest_seconds, baseline.chunks, baseline.chunk_texts
+
+    load_before = _load_average()
+    naive_default, chunks, chunk_texts = naive(None)
     location = StoreLocation(data_dir)
     cold = run_ingest([corpus_dir], location, embedder=embedder)
+    naive_one, _, _ = naive(1)
+    load_after = _load_average()
+    naive_s = min(naive_default, naive_one)
     again = run_ingest([corpus_dir], location, embedder=embedder)
     assert again.unchanged, "an unchanged corpus was rebuilt"
     started = time.perf_counter()
@@ -107,9 +133,16 @@ def bench_ingest(corpus_dir: Path, data_dir: Path, embedder) -> dict:
     added = bench_add_source(corpus_dir, data_dir, embedder)
     return {
         "cold_s": round(cold.seconds, 2), "passages": cold.passages, "sentences": cold.sentences,
-        "checklist_items": cold.checklist_items, "texts_embedded": texts,
+        "checklist_items": cold.checklist_items, "texts_embedded": texts, "embedded": cold.embedded,
+        "word_pieces": cold.word_pieces, "stages_s": cold.timings,
         "passages_per_s": round(cold.passages / cold.seconds, 2), "texts_per_s": round(texts / cold.seconds, 2),
-        "unchanged_in_process_s": round(again.seconds, 3), "unchanged_cli_s": round(cli_s, 2), **added,
+        "naive_s": round(naive_s, 2), "naive_default_threads_s": round(naive_default, 2),
+        "naive_one_thread_s": round(naive_one, 2), "naive_chunks": chunks,
+        "naive_word_pieces": sum(embedder.count_tokens.model_pieces(chunk_texts)),
+        "cold_vs_naive": round(cold.seconds / naive_s, 3), "load_average": [load_before, load_after],
+        "unchanged_in_process_s": round(again.seconds, 3), "unchanged_cli_s": round(cli_s, 2),
+        "unchanged_vs_naive": round(cli_s / naive_s, 3), **added,
+        "add_source_vs_naive": round(added["add_source_s"] / naive_s, 3),
     }
 
 
@@ -139,7 +172,9 @@ def bench_add_source(corpus_dir: Path, data_dir: Path, embedder) -> dict:
         if report.unchanged:
             raise RuntimeError("adding a source left the index unchanged")
         return {"add_source_s": round(report.seconds, 2), "added_document": extra.name,
-                "added_passages": report.passages}
+                "added_passages": report.passages, "add_source_embedded": report.embedded,
+                "add_source_reused": report.reused, "add_source_word_pieces": report.word_pieces,
+                "added_document_passages": next(f.passages for f in report.files if f.file == extra.name)}
 
 
 def _manifest_block(text: str, stem: str) -> str:

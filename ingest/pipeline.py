@@ -61,6 +61,9 @@ class IngestReport:
     seconds: float = 0.0
     embedded: int = 0  # texts run through the model in this build
     reused: int = 0  # vectors taken from the previous build (or shared by identical texts)
+    # Word pieces run through the model in this build, per kind of text ([CLS] and [SEP] included):
+    # the embedding's cost grows with these, not with the number of texts.
+    word_pieces: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)  # seconds per stage
 
     def to_dict(self) -> dict:
@@ -76,6 +79,8 @@ class IngestReport:
             f"in {self.seconds:.1f} s",
             f"  vectors: {self.embedded} embedded, {self.reused} reused" + (f" [{stages}]" if stages else ""),
         ]
+        if self.word_pieces:
+            lines.append("  word pieces embedded: " + ", ".join(f"{k} {v:,}" for k, v in self.word_pieces.items()))
         for f in self.files:
             lines.append(f"  {f.file} ({f.doc_id}): {f.passages} passages, {f.checklist_items} checklist items")
             lines.extend(f"    warning: {w}" for w in f.warnings)
@@ -138,8 +143,8 @@ def vector_key(text: str) -> str:
 def embed_with_reuse(
     embedder: Embedder | None, texts: list[str], cache: dict[str, np.ndarray], progress=None,
     batch_size: int = EMBED_BATCH, timings: dict | None = None,
-) -> tuple[np.ndarray, list[str], int]:
-    """Vectors of `texts` (rows in order), their keys, and how many were embedded: a text whose
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Vectors of `texts` (rows in order), their keys, and the keys embedded now: a text whose
     key is in `cache` (or that repeats another text) is not embedded again."""
     keys = [vector_key(t) for t in texts]
     missing: dict[str, str] = {}
@@ -170,7 +175,23 @@ def embed_with_reuse(
         if timings is not None:
             timings["embed"] = round(time.perf_counter() - mark, 2)
     matrix = np.stack([cache[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
-    return matrix, keys, len(order)
+    return matrix, keys, order
+
+
+def word_pieces_embedded(texts: list[str], keys: list[str], embedded: set[str], cuts: tuple[int, int],
+                         count) -> dict[str, int]:
+    """Word pieces the model ran per kind of text (each text embedded counted once, under the
+    first kind that holds it)."""
+    first: dict[str, int] = {}
+    for n, key in enumerate(keys):
+        if key in embedded:
+            first.setdefault(key, n)
+    rows = sorted(first.values())
+    pieces = count.model_pieces([texts[n] for n in rows]) if rows and hasattr(count, "model_pieces") else []
+    out = {"passages": 0, "checklist items": 0, "sentences": 0}
+    for n, size in zip(rows, pieces, strict=False):
+        out["passages" if n < cuts[0] else "checklist items" if n < cuts[1] else "sentences"] += size
+    return out
 
 
 def _previous_vectors(catalog: Catalog, current: dict) -> dict[str, np.ndarray]:
@@ -266,8 +287,9 @@ def build_locked(
         + [passage_text[pid][a:b] for pid, a, b in sentences]
     )
     matrix, keys, embedded = embed_with_reuse(embedder, texts, cache, progress, timings=report.timings)
-    report.embedded, report.reused = embedded, len(texts) - embedded
+    report.embedded, report.reused = len(embedded), len(texts) - len(embedded)
     cuts = (len(passages), len(passages) + len(items))
+    report.word_pieces = word_pieces_embedded(texts, keys, set(embedded), cuts, count)
     report.passages = len(passages)
     report.checklist_items = len(items)
     report.twins = sum(1 for p in passages if p.twin_of)
