@@ -6,13 +6,14 @@ loading the model: a no-op in well under a second.
 
 A changed corpus embeds only what is new: every vector is stored with a key (a hash of the
 exact text embedded and the model), and the previous build's vectors are reused by key, so
-adding one protocol embeds that protocol alone. What is embedded is sorted by length and
-embedded in large batches (MiniLM pads a batch to its longest text).
+adding one protocol embeds that protocol alone. What is embedded runs through the model
+without padding (`Embedder.embed_each`), while chromadb is imported on a thread beside it.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -23,7 +24,7 @@ import numpy as np
 from assistant.embed import MODEL_NAME, Embedder, TokenCounter
 from assistant.errors import NothingToIndexError, SkippedFile
 from assistant.records import ChecklistItem, Document, Passage, content_id
-from assistant.store import Catalog, StoreLocation
+from assistant.store import Catalog, StoreLocation, import_chromadb
 from assistant.text import guidance_spans
 from ingest.clean import Page, clean_page_text, drop_repeated_margins
 from ingest.describe import describe
@@ -33,7 +34,6 @@ from ingest.passages import build_passages, embedding_text
 from ingest.structure import structure
 
 PIPELINE_VERSION = "9"
-EMBED_BATCH = 64  # texts sorted by length first, so a batch pads little
 
 
 @dataclass
@@ -142,7 +142,7 @@ def vector_key(text: str) -> str:
 
 def embed_with_reuse(
     embedder: Embedder | None, texts: list[str], cache: dict[str, np.ndarray], progress=None,
-    batch_size: int = EMBED_BATCH, timings: dict | None = None,
+    timings: dict | None = None,
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """Vectors of `texts` (rows in order), their keys, and the keys embedded now: a text whose
     key is in `cache` (or that repeats another text) is not embedded again."""
@@ -170,7 +170,9 @@ def embed_with_reuse(
 
         if progress:
             progress("embedding", 0, len(order))
-        vectors = embedder.embed_documents([missing[k] for k in order], batch_size=batch_size, progress=tick)
+        # The store's library loads meanwhile (seconds of imports): the model's work releases the GIL.
+        threading.Thread(target=import_chromadb, daemon=True).start()
+        vectors = embedder.embed_each([missing[k] for k in order], progress=tick)
         cache = {**cache, **dict(zip(order, vectors, strict=True))}
         if timings is not None:
             timings["embed"] = round(time.perf_counter() - mark, 2)

@@ -87,6 +87,9 @@ class FakeEmbedder:
             progress(len(texts))
         return out
 
+    def embed_each(self, texts, progress=None) -> np.ndarray:
+        return self.embed_documents(texts, progress=progress)
+
     def embed_query(self, text: str) -> np.ndarray:
         return self._vector(text)
 

@@ -148,6 +148,30 @@ def test_vectors_are_those_of_sentence_transformers_bit_for_bit_however_requests
 
 
 @pytest.mark.slow
+def test_index_texts_are_embedded_as_each_alone_without_padding(one_thread_embedder, monkeypatch):
+    import torch
+
+    import assistant.embed
+
+    embedder = one_thread_embedder
+    model = embedder._model
+    texts = TEXTS + [t.upper() for t in TEXTS[2:]] + ["the same text twice", "the same text twice"]
+    monkeypatch.setattr(assistant.embed, "INDEX_CALL_PIECES", 60)  # several calls, shared by the lanes
+    done: list[int] = []
+    torch.set_num_threads(2)
+    try:
+        got = embedder.embed_each(texts, progress=done.append)
+        assert torch.get_num_threads() == 2  # the caller's setting is given back
+    finally:
+        torch.set_num_threads(1)
+    alone = np.vstack([model.encode([t], normalize_embeddings=True) for t in texts])
+    assert np.array_equal(got, alone) and sum(done) == len(texts) and len(done) > 2
+    # Within float rounding of a padded batch, as ingest embedded before: an index built either way is the same.
+    assert np.allclose(got, model.encode(texts, batch_size=64, normalize_embeddings=True), atol=1e-6, rtol=0)
+    assert embedder.embed_each([]).shape == (0, 384)
+
+
+@pytest.mark.slow
 def test_concurrent_answers_equal_sequential_ones_and_share_model_calls(one_thread_embedder, corpus_location):
     from assistant.core import Assistant
     from evals.bench import pick_questions

@@ -212,9 +212,9 @@ def test_adding_one_source_embeds_only_that_source(library, tmp_path):
             super().__init__()
             self.texts = 0
 
-        def embed_documents(self, texts, batch_size=32, progress=None):
+        def embed_each(self, texts, progress=None):
             self.texts += len(texts)
-            return super().embed_documents(texts, batch_size, progress)
+            return super().embed_each(texts, progress)
 
     fake = Counting()
     first = library.rebuild(embedder=fake)
@@ -225,9 +225,11 @@ def test_adding_one_source_embeds_only_that_source(library, tmp_path):
     northmoor = next(f for f in report.files if f.doc_id == "northmoor")
     assert 0 < report.embedded == fake.texts <= northmoor.passages * 4 + northmoor.checklist_items
     assert report.reused >= first.embedded
+    assert 0 < sum(report.word_pieces.values()) < sum(first.word_pieces.values()) / 2
     fake.texts = 0
     removed = library.remove("northmoor", embedder=fake).report
     assert removed.embedded == 0 == fake.texts and removed.reused == first.embedded + first.reused
+    assert removed.word_pieces == {"passages": 0, "checklist items": 0, "sentences": 0}
     assert library.rebuild(embedder=fake).unchanged
 
 
