@@ -185,6 +185,8 @@ class IngestReport(_Shape):
     seconds: float
     embedded: int
     reused: int
+    word_pieces: dict[str, int] = Field(
+        default_factory=dict, description="Word pieces the model ran in this build, per kind of text embedded.")
     timings: dict[str, float]
 
 
