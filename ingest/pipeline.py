@@ -181,7 +181,7 @@ def embed_with_reuse(
 
 
 def word_pieces_embedded(texts: list[str], keys: list[str], embedded: set[str], cuts: tuple[int, int],
-                         count) -> dict[str, int]:
+                         count: TokenCounter) -> dict[str, int]:
     """Word pieces the model ran per kind of text (each text embedded counted once, under the
     first kind that holds it)."""
     first: dict[str, int] = {}
@@ -189,9 +189,9 @@ def word_pieces_embedded(texts: list[str], keys: list[str], embedded: set[str], 
         if key in embedded:
             first.setdefault(key, n)
     rows = sorted(first.values())
-    pieces = count.model_pieces([texts[n] for n in rows]) if rows and hasattr(count, "model_pieces") else []
+    pieces = count.model_pieces([texts[n] for n in rows])
     out = {"passages": 0, "checklist items": 0, "sentences": 0}
-    for n, size in zip(rows, pieces, strict=False):
+    for n, size in zip(rows, pieces, strict=True):
         out["passages" if n < cuts[0] else "checklist items" if n < cuts[1] else "sentences"] += size
     return out
 
