@@ -22,7 +22,7 @@ import numpy as np
 
 from assistant.errors import BadQuestionError, UnknownAreaError
 from assistant.evidence import Candidate, Evidence, candidates, gather, load_extract_scorer
-from assistant.facets import URGENT_PROTOTYPES, detect_facets, past_or_general
+from assistant.facets import URGENT_PROTOTYPES, detect_facets, find_area, past_or_general
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE
 from assistant.plan import Plan, read_question
 from assistant.records import Answer, AnswerPart, Citation, Extract, Hit, Passage
@@ -224,7 +224,13 @@ class Composer:
         if not found:
             return []
         scores = self.scorer.score(np.vstack([c.x for c in found]))
-        order = np.argsort(-scores, kind="stable")
+        power = t.case_length_power if plan.case else t.question_length_power
+        if power:  # the chance a sentence is on point, per word of the budget it takes
+            length = np.array([len(c.text.split()) for c in found], dtype=float)
+            value = -np.logaddexp(0.0, -scores) - power * np.log(np.maximum(length, 1.0))
+            order = np.argsort(-value, kind="stable")
+        else:
+            order = np.argsort(-scores, kind="stable")
         words = t.case_words if plan.case else t.question_words
         sources = t.case_sources if plan.case else t.question_sources
         questions = t.case_checklist if plan.case else t.question_checklist
@@ -248,6 +254,10 @@ class Composer:
                 continue
             if plan.case and contact_line(text):
                 continue  # contacts belong to the route part
+            if plan.infants_only and presumes_older_child(text):
+                continue  # a school, friends or a child's understanding: not an unborn child's or a baby's
+            if plan.area is not None and c.passage.area != plan.area and names_own_place(self.index, c.passage, text):
+                continue  # another area's own arrangements ("In Luton, ..."): the notice says they are not yours
             if c.kind != GUIDANCE and (len(text.split()) < t.min_reported_words or reference_entry(text, c.passage.section)):
                 continue  # a table cell, a survey's answer option or a document's title, not a finding or background
             if c.kind != GUIDANCE and reported + len(text.split()) > reported_words:
@@ -398,15 +408,20 @@ def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     """The span widened back over the one sentence before it, in the same paragraph, when the
     sentence leans on it: it opens with "this", "in such cases" and the like, or the sentence
     before sets a condition ("where you have reasonable cause to believe ... . Sharing ...
-    takes precedence over confidentiality")."""
+    takes precedence over confidentiality"), or it is a bracketed note on that sentence, on its
+    line or the next ("[NB This also applies if sleeping on sofa or chair etc]")."""
     a, b = span
     paragraph_start = passage.text.rfind("\n", 0, a) + 1
+    note = passage.text[a] in "(["
+    if note and paragraph_start > 0:  # a bracketed note may qualify the line before it
+        paragraph_start = passage.text.rfind("\n", 0, paragraph_start - 1) + 1
     previous = [s for s in sentence_spans(passage.text[paragraph_start:a]) if s[1] > s[0]]
     if not previous:
         return span
     start, end = previous[-1]
     before = passage.text[paragraph_start + start : paragraph_start + end]
-    if _DEPENDENT.match(passage.text[a:b]) or _CONDITION.search(before):
+    if note or _DEPENDENT.match(passage.text[a:b]) or _CONDITION.search(before):
+        start += 2 if before.startswith(("• ", "◦ ")) else 0  # the bullet glyph, as in guidance_spans
         return (paragraph_start + start, b)
     return span
 
@@ -447,6 +462,23 @@ def reference_entry(sentence: str, section: tuple[str, ...]) -> bool:
     words = re.findall(r"[A-Za-z][A-Za-z'’-]*", sentence)
     capitalised = sum(w[0].isupper() for w in words) >= 0.5 * len(words) if words else False
     return bool(_DATED.search(sentence.strip())) or capitalised
+
+
+# What only a child of nursery or school age has: school, friends, their own understanding or views.
+_OLDER_CHILD = re.compile(r"\b(school|education(al)?|homework|peers?|friends|teenagers?|adolescen\w*|college|bully\w*|"
+                          r"young carers?|caring responsibilities|responsibilities beyond)\b|"
+                          r"\b(child|children|young person)(['’]s|s['’])? (understanding|views|wishes|feelings)\b", re.I)
+
+
+def presumes_older_child(sentence: str) -> bool:
+    return bool(_OLDER_CHILD.search(sentence))
+
+
+def names_own_place(index, passage: Passage, sentence: str) -> bool:
+    """A sentence of a local protocol that names one of its own area's places."""
+    if index.scope_of(passage) != "local" or passage.area not in index.local_areas:
+        return False
+    return find_area(sentence, {passage.area: index.local_areas[passage.area]}) is not None
 
 
 def contact_line(sentence: str) -> bool:

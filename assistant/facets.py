@@ -59,6 +59,19 @@ def is_case(text: str) -> bool:
     return (people >= 2 and len(specific) >= 1) or words >= 30 or (words >= 20 and len(specific) >= 2)
 
 
+# Whether the only children a text speaks of are unborn or babies: the sources' questions about
+# a child's school, friends or understanding then do not apply. An adult's age ("a pregnant
+# 19-year-old") is not a child's; "kids", "son" or "daughter" may be of any age, so they count as older.
+_INFANT = re.compile(r"\b(pregnan\w*|unborn|expecting|baby|newborn|new-born|infant|\d{1,2} ?(weeks?|wks|months?|mths?)[- ]old)\b", re.I)
+_OLDER = re.compile(r"\b(kids?|children|child|sons?|daughters?|boy|girl|toddler|siblings?|brothers?|sisters?|teen\w*|"
+                    r"school|pupil|nursery|yr \d|year \d|(?:[2-9]|1[0-7]) ?(yo|y/o|years?( old)?|-years?-old))\b", re.I)
+
+
+def infants_only(text: str) -> bool:
+    """The text speaks of an unborn child or a baby, and of no older child."""
+    return bool(_INFANT.search(text)) and not _OLDER.search(text)
+
+
 # Signals that a child may be at risk now, by kind of risk (the kinds the referral guidance of
 # the protocols names), as practitioners type them. Each is specific enough that a general
 # question ("what does the guidance say about domestic violence?") does not trip it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.facets import Facet, detect_facets, find_area, is_case, urgent_signals
+from assistant.facets import Facet, detect_facets, find_area, infants_only, is_case, urgent_signals
 
 QUESTION, CASE = "question", "case"
 
@@ -25,6 +25,7 @@ class Plan:
     role: str
     focus: str | None = None  # a follow-up's own words: query 0 of the answer, while the case gives the aspects
     wants_route: bool = False  # the referral route is asked for by a follow-up action, whatever the words
+    infants_only: bool = False  # the only children spoken of are unborn or babies
 
     @property
     def urgent(self) -> bool:
@@ -47,4 +48,4 @@ def read_question(text: str, *, area: str | None, role: str, areas: dict[str, tu
             area, area_from = found
     chosen = tuple(f for f in facets if f.name != "child-voice")[:max_facets] if case else ()
     return Plan(text=text, kind=CASE if case else QUESTION, facets=chosen, signals=tuple(urgent_signals(text)),
-                area=area, area_from=area_from, role=role)
+                area=area, area_from=area_from, role=role, infants_only=infants_only(text))

@@ -41,14 +41,18 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 PHONE = re.compile(r"\b0\d{3,4} ?\d{3} ?\d{3,4}\b")
 _URL_ONLY = re.compile(r"^(?:[\w ]+:\s*)?(?:https?://|www\.)\S+$")
+_LINK = re.compile(r"(?:https?://|www\.)\S+")
 
 
 def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """Sentence spans of a passage that can stand as guidance: not its heading lines, not
-    bare links, not lead-ins ending in a colon, without the bullet glyph of list items."""
+    bare links, not lead-ins ending in a colon, without the bullet glyph of list items. A
+    lead-in that introduces a link ("Please follow link to the pre-birth planning procedures:"
+    and the link on the next line) is one span: the local procedure it points to is the guidance."""
     heading_set = set(headings)
+    sentences = sentence_spans(text)
     spans = []
-    for a, b in sentence_spans(text):
+    for n, (a, b) in enumerate(sentences):
         while text[a:b].startswith(("• ", "◦ ")):
             a += 2
         line = text[a:b].strip()
@@ -57,7 +61,10 @@ def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int,
         if len(line.split()) < 3 and not PHONE.search(line):
             continue
         if line.endswith(":") and len(line.split()) < 20:
-            continue  # a lead-in ("If parents are on a substitute prescribing programme:"), not guidance
+            following = sentences[n + 1] if n + 1 < len(sentences) else None
+            if following and _LINK.fullmatch(text[following[0] : following[1]]):
+                spans.append((a, following[1]))
+            continue  # else a lead-in ("If parents are on a substitute prescribing programme:"), not guidance
         spans.append((a, b))
     return spans
 

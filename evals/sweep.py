@@ -14,10 +14,10 @@ from assistant.compose import Composer
 from assistant.tuning import DEFAULT
 from evals.dataset import load_cases, load_questions
 
-GRID = {
-    "case_weight": (0.3, 0.5, 0.7),
-    "case_floor": (0.25, 0.3, 0.35),
-    "sentence_window": (0.15, 0.2, 0.25),
+GRID = {  # fields of `Tuning`
+    "case_hits": (4, 6, 8),
+    "case_length_power": (0.0, 0.25, 0.5),
+    "case_reported_words": (100, 150),
 }
 KEYS = ("coverage", "case_coverage", "case_precision", "case_words_mean", "oos_declined", "answerable_answered")
 

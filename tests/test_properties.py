@@ -210,5 +210,18 @@ def test_guidance_spans_are_ordered_sentences_or_parts_of_them(text, headings):
     _check_spans(text, spans)
     sentences = sentence_spans(text)
     for a, b in spans:
-        assert any(sa <= a and b <= sb for sa, sb in sentences)
+        within = any(sa <= a and b <= sb for sa, sb in sentences)
+        # or a lead-in ending in a colon with the link on the line after it
+        lead_in = any(sa <= a < sb and text[sa:sb].endswith(":") and b == ne
+                      and re.fullmatch(r"(https?://|www\.)\S+", text[nb:ne])
+                      for (sa, sb), (nb, ne) in zip(sentences, sentences[1:]))
+        assert within or lead_in
         assert not re.match(r"^[•◦] ", text[a:b])
+
+
+def test_a_lead_in_keeps_the_link_it_introduces():
+    text = ("8. Pregnant women\n8.1 Please follow link to the pre-birth planning procedures:\n\n"
+            "http://example.org/prebirth_plan.pdf\n\nIf parents are on a programme:\n• Ask about storage.")
+    assert [text[a:b] for a, b in guidance_spans(text, ("8. Pregnant women",))] == [
+        "8.1 Please follow link to the pre-birth planning procedures:\n\nhttp://example.org/prebirth_plan.pdf",
+        "Ask about storage."]

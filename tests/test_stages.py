@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from assistant.compose import contact_line, reference_entry, with_context
+from assistant.compose import contact_line, names_own_place, presumes_older_child, reference_entry, with_context
 from assistant.evidence import aspects
 from assistant.facets import past_or_general, urgent_signals
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION, sentence_kind
@@ -119,6 +119,52 @@ def test_a_sentence_that_stands_alone_is_left_alone():
     assert with_context(p, (start, len(text))) == (start, len(text))
 
 
+def test_a_bracketed_note_comes_with_the_line_it_qualifies():
+    text = ("• Is there a risk of HIV infection?\n• Are parents aware of the risk of cot death if baby is co-sleeping\n"
+            "[NB This also applies if sleeping on sofa or chair etc]\n• Are there any protective factors? "
+            "(It may be necessary to consult specialist workers to determine this)")
+    p = _passage(text)
+    note = text.index("[NB")
+    assert with_context(p, (note, text.index("]") + 1)) == (text.index("Are parents"), text.index("]") + 1)
+    aside = text.index("(It")
+    assert with_context(p, (aside, len(text))) == (text.index("Are there any"), len(text))
+
+
+@pytest.mark.parametrize("text, infants", [
+    ("pregnant 19-year-old using cannabis daily, do I refer?", True),  # the 19-year-old is the parent
+    ("Stoke: dad was drunk, mum has postnatal depression, baby is 11 months", True),
+    ("mum is pregnant and her 4yo is at nursery", False),
+    ("mum on a methadone script, two kids under five", False),
+    ("dad has been drinking heavily for 3 months", False),  # no child named: nothing to leave out
+])
+def test_a_case_of_only_an_unborn_child_or_a_baby_is_read_as_such(text, infants):
+    assert plan(text).infants_only is infants
+
+
+@pytest.mark.parametrize("sentence, older", [
+    ("What is the child's understanding of drug and alcohol use?", True),
+    ("Is the child attending school regularly and on time?", True),
+    ("Does the child have support networks: friends, relatives, school?", True),
+    ("Are parents aware of increased risk of cot death if baby is co-sleeping?", False),
+    ("Have the needs of the unborn child been considered?", False),
+])
+def test_sentences_that_presume_a_child_of_school_age(sentence, older):
+    assert presumes_older_child(sentence) is older
+
+
+def test_a_local_sentence_naming_its_own_area_is_told_apart():
+    class _Index:
+        local_areas = AREAS
+
+        @staticmethod
+        def scope_of(passage):
+            return "local"
+
+    beds = dataclasses.replace(_passage(""), area="Bedford Borough, Central Bedfordshire and Luton")
+    assert names_own_place(_Index, beds, "In Luton, skilled domestic abuse practitioners join the team.")
+    assert not names_own_place(_Index, beds, "Don't forget fathers/partners.")
+
+
 def test_a_case_is_split_into_its_aspects():
     found = aspects("Dad on methadone, take-home doses - bottle on the kitchen side. Drinks at weekends + works nights")
     assert "bottle on the kitchen side" in found and "Drinks at weekends" in found
@@ -160,6 +206,12 @@ def test_tuning_is_frozen_and_its_budgets_are_the_issues():
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT.case_words = 1000  # type: ignore[misc]
     assert Tuning(case_words=300).case_words == 300 and not math.isnan(DEFAULT.urgent_similarity)
+
+
+def test_the_sweep_searches_fields_of_tuning():
+    from evals.sweep import GRID
+
+    assert set(GRID) <= {f.name for f in dataclasses.fields(Tuning)}
 
 
 def test_sentence_labelling_on_the_hand_labelled_sample():
