@@ -119,7 +119,7 @@ class Composer:
         # The route first when a child may be at risk now, or when the question asks whom to call.
         urgent = (self.what_to_do_now(builder, plan)
                   if plan.urgent or plan.wants_route or asks_for_route(plan.text) else None)
-        declined = not plan.case and self.declines(plan, evidence)
+        declined = declinable(plan) and self.declines(plan, evidence)
         notices = self.notices(plan, builder, declined)
         if declined and urgent is None:
             nearest = tuple(dict.fromkeys(f"{h.passage.title} — {h.passage.section_label}"
@@ -351,6 +351,11 @@ DECLINE_FEATURES = ("top_score", "top_similarity", "top_sentence", "top_bm25", "
 # sources rarely give one, and a near-domain question the sources do not answer often asks one.
 _AMOUNT = re.compile(r"\b(how (much|many|long|often)|max(imum)?|min(imum)?|dose|dosage|rate|limit|amount|"
                      r"per (week|day|month|year)|mg|ml|units?)\b|£", re.I)
+
+
+def declinable(plan: Plan) -> bool:
+    """A question may be declined; a case description is answered with what the sources hold."""
+    return not plan.case
 
 
 def decline_features(composer: Composer, evidence: Evidence) -> np.ndarray:

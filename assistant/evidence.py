@@ -166,7 +166,11 @@ def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate
 def load_extract_scorer() -> Ranker:
     if EXTRACT_FILE.exists():
         return Ranker.load(EXTRACT_FILE, names=EXTRACT_FEATURES)
-    # Before one is fitted: similarity to the text and to its closest aspect, equally.
+    return similarity_scorer()
+
+
+def similarity_scorer() -> Ranker:
+    """Before one is fitted: similarity to the text and to its closest aspect, equally."""
     weights = np.array([1.0 if n in ("to_text", "to_aspect") else 0.0 for n in EXTRACT_FEATURES])
     return Ranker(weights=weights, bias=0.0, mean=np.zeros(len(weights)), scale=np.ones(len(weights)),
                   names=EXTRACT_FEATURES, meta={"kind": "similarity"})

@@ -143,6 +143,7 @@ def train(retriever, questions, out=RANKER_FILE) -> tuple[dict, HeldOut]:
 def main(settings) -> int:
     from assistant.compose import Composer
     from assistant.embed import Embedder
+    from assistant.evidence import load_extract_scorer, similarity_scorer
     from assistant.retrieve import Index, Retriever
     from assistant.store import Catalog
 
@@ -150,7 +151,11 @@ def main(settings) -> int:
     retriever = Retriever(Index.load(Catalog(settings.store)), Embedder(), ranker=Ranker.rrf())
     questions = load_questions("dev")
     meta, retriever.ranker = train(retriever, questions)  # what follows reads the new ranker's scores
-    composer = Composer(retriever, decline=False, urgency=False)
+    try:
+        scorer = load_extract_scorer()
+    except ValueError:  # fitted on features since changed: refitted below, from plain similarity
+        scorer = similarity_scorer()
+    composer = Composer(retriever, scorer=scorer, decline=False, urgency=False)
     extracts = train_extracts(composer, questions, load_cases("dev"))
     decline = train_decline(composer, questions)
     urgency = train_urgency(composer, questions, load_cases("dev"))
@@ -185,7 +190,7 @@ ANSWERABLE_DECLINED_AT_MOST = 0.015
 def train_decline(composer, questions, out=None) -> dict:
     """Fit P(the sources answer this question) on dev, and a threshold from cross-validated
     scores that declines at most `ANSWERABLE_DECLINED_AT_MOST` of all answerable dev questions."""
-    from assistant.compose import DECLINE_FEATURES, decline_features
+    from assistant.compose import DECLINE_FEATURES, decline_features, declinable
     from assistant.evidence import gather
     from assistant.rank import with_meta
 
@@ -195,7 +200,7 @@ def train_decline(composer, questions, out=None) -> dict:
     for q in questions:
         select_ranker(composer, q.question)
         plan = composer.plan(q.question, area=q.area)
-        if plan.case:
+        if not declinable(plan):
             continue  # a case description is never declined
         rows.append(decline_features(composer, gather(plan, composer.retriever, k=composer.tuning.hits)))
         labels.append(1.0 if q.answerable else 0.0)
