@@ -220,17 +220,11 @@ class Composer:
         questions to explore, extracts per passage. A sentence that leans on the one before it
         comes with it."""
         t = self.tuning
-        found = candidates(self.index, evidence, t.case_hits if plan.narrative else t.question_hits)
+        found = candidates(self.index, evidence, t.case_hits if plan.case else t.question_hits)
         if not found:
             return []
         scores = self.scorer.score(np.vstack([c.x for c in found]))
-        power = t.case_length_power if plan.narrative else t.question_length_power
-        if power:  # the chance a sentence is on point, per word of the budget it takes
-            length = np.array([len(c.text.split()) for c in found], dtype=float)
-            value = -np.logaddexp(0.0, -scores) - power * np.log(np.maximum(length, 1.0))
-            order = np.argsort(-value, kind="stable")
-        else:
-            order = np.argsort(-scores, kind="stable")
+        order = np.argsort(-scores, kind="stable")
         words = t.case_words if plan.case else t.question_words
         sources = t.case_sources if plan.case else t.question_sources
         questions = t.case_checklist if plan.case else t.question_checklist

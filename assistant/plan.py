@@ -7,7 +7,6 @@ words), and who is asking.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from assistant.facets import Facet, detect_facets, find_area, infants_only, is_case, urgent_signals
@@ -27,7 +26,6 @@ class Plan:
     focus: str | None = None  # a follow-up's own words: query 0 of the answer, while the case gives the aspects
     wants_route: bool = False  # the referral route is asked for by a follow-up action, whatever the words
     infants_only: bool = False  # the only children spoken of are unborn or babies
-    narrative: bool = False  # a case note that asks nothing: the breadth of guidance, not one answer
 
     @property
     def urgent(self) -> bool:
@@ -36,17 +34,6 @@ class Plan:
     @property
     def case(self) -> bool:
         return self.kind == CASE
-
-
-# A question put in the text ("what should I check?", "does stable treatment count for
-# anything?"), not case-note shorthand ("?DV history", "a third gone??").
-_ASKS = re.compile(r"(?:^|(?<=[.?!,;:])\s+|\s[-–]\s|\n)\W*(what|whats|what's|how|who|whom|when|where|why|which|"
-                   r"should|shall|do|does|did|can|could|would|will|is|are|am|any|anything|has|have)\b[^.?!]*\?", re.I)
-NARRATIVE_WORDS = 40  # dev: the case notes run to 47-73 words, the questions read as cases mostly to 14-39
-
-
-def asks_something(text: str) -> bool:
-    return bool(_ASKS.search(text))
 
 
 def read_question(text: str, *, area: str | None, role: str, areas: dict[str, tuple[str, ...]],
@@ -61,5 +48,4 @@ def read_question(text: str, *, area: str | None, role: str, areas: dict[str, tu
             area, area_from = found
     chosen = tuple(f for f in facets if f.name != "child-voice")[:max_facets] if case else ()
     return Plan(text=text, kind=CASE if case else QUESTION, facets=chosen, signals=tuple(urgent_signals(text)),
-                area=area, area_from=area_from, role=role, infants_only=infants_only(text),
-                narrative=case and len(text.split()) >= NARRATIVE_WORDS and not asks_something(text))
+                area=area, area_from=area_from, role=role, infants_only=infants_only(text))

@@ -21,20 +21,10 @@ class Tuning:
     extract_floor: float = -99.0
     extract_window: float = 99.0
     per_passage: int = 4  # extracts from one passage at most (dev: 4 > 3 > 2)
-    # Extracts are taken in order of P(on point) / words ** power (0: by P alone): in a case
-    # note's word budget, two short sentences on point can beat one long one. Questions, and
-    # cases that ask something, keep 0: their answer is one whole sentence (dev coverage 0.378
-    # at 0, 0.367 at 0.5). Case notes (`Plan.narrative`) on dev, case coverage by case_hits:
-    #   power 0:    4 -> 0.293, 6 -> 0.277
-    #   power 0.25: 3 -> 0.312, 4 -> 0.319, 5 -> 0.305, 6 -> 0.298, 8 -> 0.302
-    #   power 0.5:  4 -> 0.291, 5 -> 0.312, 6 -> 0.305
-    question_length_power: float = 0.0
-    case_length_power: float = 0.25
     min_reported_words: int = 8  # a finding or background extract is a sentence, not a table cell
 
     # -- questions --------------------------------------------------------------------------------
-    # Passages per query whose sentences are candidates: a question, or a case that asks something (dev).
-    question_hits: int = 6
+    question_hits: int = 6  # passages of the question's ranking whose sentences are candidates (dev)
     # Words of extracts at most (an answer read in about a minute). Longer does not pay: dev
     # coverage 0.386 at 300 words, 0.394 at 450.
     question_words: int = 300
@@ -43,7 +33,7 @@ class Tuning:
     question_reported_words: int = 300  # of which findings and background, at most
 
     # -- cases (readable in two minutes) ----------------------------------------------------------
-    case_hits: int = 4  # ... a case note, per facet or aspect query (dev: see case_length_power)
+    case_hits: int = 6  # passages per facet or aspect query whose sentences are candidates (dev)
     case_words: int = 450  # words of extracts at most, all parts together
     case_sources: int = 10  # distinct passages cited at most
     case_checklist: int = 6  # questions to explore at most

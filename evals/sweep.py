@@ -16,7 +16,7 @@ from evals.dataset import load_cases, load_questions
 
 GRID = {  # fields of `Tuning`
     "case_hits": (4, 6, 8),
-    "case_length_power": (0.0, 0.25, 0.5),
+    "per_passage": (3, 4),
     "case_reported_words": (100, 150),
 }
 KEYS = ("coverage", "case_coverage", "case_precision", "case_words_mean", "oos_declined", "answerable_answered")

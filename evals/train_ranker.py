@@ -294,7 +294,7 @@ def extract_items(composer, questions, cases) -> list[Item]:
         select_ranker(composer, text)
         plan = composer.plan(text, area=area)
         evidence = gather(plan, composer.retriever, k=t.hits)
-        found = candidates(composer.index, evidence, t.case_hits if plan.narrative else t.question_hits)
+        found = candidates(composer.index, evidence, t.case_hits if plan.case else t.question_hits)
         if not found:
             continue
         quotes = [q for p in points for q in p]

@@ -39,17 +39,6 @@ def test_a_question_is_not_a_case_and_a_case_note_is():
     assert len(p.facets) <= DEFAULT.case_facets
 
 
-def test_a_case_note_is_told_from_a_case_that_asks_something():
-    note = ("FSW home visit, Cannock, 10:30. Dad (Lee, 31) on methadone script, daily pick-up + Sunday take-home. "
-            "Bottle on kitchen worktop, lid off, about a third gone?? Kayden (22 mths) v sleepy on sofa, hard to rouse. "
-            "Mum at work. No storage box seen. ?DV history, not confirmed.")
-    asks = ("both parents smoke crack and there's people in and out of the flat at all hours, think it's turned "
-            "into a bit of a crack den. what should the assessment look at?")
-    assert plan(note).case and plan(note).narrative  # case-note shorthand ("?DV", "gone??") asks nothing
-    assert plan(asks).case and not plan(asks).narrative
-    assert not plan("what is the rule of optimism?").narrative
-
-
 def test_the_area_is_read_from_a_place_and_says_from_which_words():
     p = plan("mum's using again, we're in Dunstable, who do I ring?")
     assert p.area == "Bedford Borough, Central Bedfordshire and Luton" and p.area_from == "Dunstable"
