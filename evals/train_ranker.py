@@ -190,7 +190,7 @@ ANSWERABLE_DECLINED_AT_MOST = 0.015
 def train_decline(composer, questions, out=None) -> dict:
     """Fit P(the sources answer this question) on dev, and a threshold from cross-validated
     scores that declines at most `ANSWERABLE_DECLINED_AT_MOST` of all answerable dev questions."""
-    from assistant.compose import DECLINE_FEATURES, decline_features, declinable
+    from assistant.compose import DECLINE_FEATURES, declinable, decline_features
     from assistant.evidence import gather
     from assistant.rank import with_meta
 

@@ -214,7 +214,7 @@ def test_guidance_spans_are_ordered_sentences_or_parts_of_them(text, headings):
         # or a lead-in ending in a colon with the link on the line after it
         lead_in = any(sa <= a < sb and text[sa:sb].endswith(":") and b == ne
                       and re.fullmatch(r"(https?://|www\.)\S+", text[nb:ne])
-                      for (sa, sb), (nb, ne) in zip(sentences, sentences[1:]))
+                      for (sa, sb), (nb, ne) in zip(sentences, sentences[1:], strict=False))
         assert within or lead_in
         assert not re.match(r"^[•◦] ", text[a:b])
 
