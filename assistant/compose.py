@@ -277,7 +277,9 @@ class Composer:
                 heading = HEADING_FINDINGS
             elif c.kind == BACKGROUND:
                 heading = HEADING_BACKGROUND
-            elif 1 <= c.query <= evidence.facets:
+            elif 1 <= c.query <= evidence.facets and plan.facets[c.query - 1].matches(c.text):
+                # Under a facet's heading only a sentence that speaks of it: the closest facet of
+                # "The checklist is also set out as Appendix A" is not its subject.
                 heading = plan.facets[c.query - 1].heading
             else:
                 heading = HEADING_GUIDANCE

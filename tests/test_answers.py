@@ -9,6 +9,7 @@ import re
 import pytest
 
 from assistant.errors import BadQuestionError, UnknownAreaError
+from assistant.facets import load_facets
 from assistant.render import to_markdown
 from evals.dataset import load_cases, load_questions
 
@@ -55,6 +56,11 @@ def test_case_is_decomposed_into_facets(corpus_assistant):
     answer = corpus_assistant.answer(imran.vignette)
     headings = [p.heading for p in answer.parts]
     assert "The parent's drug or alcohol use" in headings or "Partners and fathers" in headings
+    # Under a facet's heading, only sentences that speak of that facet.
+    facets = {f.heading: f for f in load_facets()}
+    for part in answer.parts:
+        if part.heading in facets:
+            assert all(facets[part.heading].matches(e.text) for e in part.extracts), part
     assert len(headings) >= 2 and answer.checklist and len(answer.checklist) <= 6
     assert len(answer.citations) <= 10
     assert sum(len(e.text.split()) for e in answer.all_extracts()) <= 450
