@@ -307,17 +307,6 @@ def summary(r: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # re-render a report from a saved results.json: python -m evals.bench_report PATH
-    import json
-    import sys
-
-    source = Path(sys.argv[1])
-    saved = json.loads(source.read_text(encoding="utf-8"))
-    plot(saved, source.with_name("bench.png"))
-    source.with_name("report.md").write_text(report_markdown(saved, "bench.png"), encoding="utf-8")
-    print(summary(saved))
-
-
 def _ingest_lines(ing: dict, model_load_s) -> list[str]:
     """Our ingest beside the naive pipeline's, timed in the same minutes (older results, without
     that, are shown against nothing)."""
@@ -350,3 +339,14 @@ def _ingest_lines(ing: dict, model_load_s) -> list[str]:
                      f"{ing['naive_one_thread_s']} s on one (the faster is the reference); load average "
                      f"{ing['load_average'][0]} before, {ing['load_average'][1]} after.")
     return lines
+
+
+if __name__ == "__main__":  # re-render a report from a saved results.json: python -m evals.bench_report PATH
+    import json
+    import sys
+
+    source = Path(sys.argv[1])
+    saved = json.loads(source.read_text(encoding="utf-8"))
+    plot(saved, source.with_name("bench.png"))
+    source.with_name("report.md").write_text(report_markdown(saved, "bench.png"), encoding="utf-8")
+    print(summary(saved))
