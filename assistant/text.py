@@ -40,8 +40,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 PHONE = re.compile(r"\b0\d{3,4} ?\d{3} ?\d{3,4}\b")
-_URL_ONLY = re.compile(r"^(?:[\w ]+:\s*)?(?:https?://|www\.)\S+$")
 _LINK = re.compile(r"(?:https?://|www\.)\S+")
+_URL_ONLY = re.compile(rf"^(?:[\w ]+:\s*)?{_LINK.pattern}$")  # a link, perhaps labelled, alone on its line
 
 
 def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int, int]]:
