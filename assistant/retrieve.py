@@ -120,7 +120,8 @@ class Index:
             passage_vectors=passage_vectors,
             sentence_kinds=kinds,
             static_features=static_features(passages, items, documents, spans, kinds),
-            heading_tokens=[frozenset(t) for t in library_tokens(f"{p.title} {' '.join(p.section)}" for p in passages)],
+            heading_tokens=[frozenset(t) for t in library_tokens(f"{p.title}\n{SECTION_SEPARATOR.join(p.section)}"
+                                                                  for p in passages)],
             sentence_spans=spans,
             sentence_vectors=matrix,
             sentence_owner=np.array([position[pid] for pid, _, _ in spans], dtype=np.int64),

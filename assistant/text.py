@@ -42,11 +42,22 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 PHONE = re.compile(r"\b0\d{3,4} ?\d{3} ?\d{3,4}\b")
 _LINK = re.compile(r"(?:https?://|www\.)\S+")
 _URL_ONLY = re.compile(rf"^(?:[\w ]+:\s*)?{_LINK.pattern}$")  # a link, perhaps labelled, alone on its line
+# A sentence that points at what comes next ("The following tips are from groups of foster
+# carers...", "4.2 The checklist below may be considered as part of assessment"): shown alone,
+# it says nothing to act on. Past 30 words a sentence has its own content (in this corpus the
+# longest pointer is 26 words; "below" alone is no sign: "services below crisis thresholds").
+_POINTER = re.compile(r"\b(the following|as follows)\b|\b(the|this) (\w+ ){0,2}(checklist|table|list|questions|"
+                      r"tips|suggestions)\s+below\b", re.I)
+_POINTER_WORDS = 30
+# A condition that its sub-items complete ("If the parent/carers use of alcohol is problematic;"
+# and then "Do they drink every day?"): a lead-in, as one ending in a colon is.
+_CONDITION = re.compile(r"^([-–*]\s+)?(if|where|when|whether)\b", re.I)
 
 
 def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """Sentence spans of a passage that can stand as guidance: not its heading lines, not
-    bare links, not lead-ins ending in a colon, without the bullet glyph of list items. A
+    bare links, not lead-ins (ending in a colon, or a condition ending in a semicolon), not
+    sentences that only point at what follows, without the bullet glyph of list items. A
     lead-in that introduces a link ("Please follow link to the pre-birth planning procedures:"
     and the link on the next line) is one span: the local procedure it points to is the guidance."""
     heading_set = set(headings)
@@ -60,7 +71,9 @@ def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int,
             continue
         if len(line.split()) < 3 and not PHONE.search(line):
             continue
-        if line.endswith(":") and len(line.split()) < 20:
+        if _POINTER.search(line) and len(line.split()) < _POINTER_WORDS:
+            continue
+        if (line.endswith(":") or (line.endswith(";") and _CONDITION.match(line))) and len(line.split()) < 20:
             following = sentences[n + 1] if n + 1 < len(sentences) else None
             if following and _LINK.fullmatch(text[following[0] : following[1]]):
                 spans.append((a, following[1]))
@@ -118,9 +131,15 @@ def stem(word: str) -> str:
     return word
 
 
+# Clause and section numbers ("10.1.1.", "4.2.1 Impact on...", "10. Referral to..." opening a
+# line or a heading of a section path): the protocols' layout, not their words. As terms, the "10" of "a 10 year old" met the heading "10.
+# Parent's perception of the situation" (and "10" is a rarer word there than "drink").
+_NUMBERING = re.compile(r"\b\d+(?:\.\d+)+\.?|(?:^|›)\s*\d+\.(?=\s)", re.M)
+
+
 def _words(text: str) -> list[str]:
     """The words of a text as BM25 reads them, before stemming."""
-    return _TOKEN.findall(text.lower().replace("/", " ").replace("-", " "))
+    return _TOKEN.findall(_NUMBERING.sub(" ", text.lower()).replace("/", " ").replace("-", " "))
 
 
 def _token(word: str) -> str | None:

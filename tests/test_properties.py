@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from assistant.records import Document
-from assistant.text import guidance_spans, sentence_spans
+from assistant.text import guidance_spans, lexical_tokens, sentence_spans
 from ingest.clean import BULLET_CHARS, Page, clean_page_text, drop_repeated_margins, split_text_pages
 from ingest.passages import MAX_PASSAGE_TOKENS, MIN_PASSAGE_WORDS, MODEL_WINDOW, build_passages, embedding_text
 from ingest.structure import structure
@@ -225,3 +225,25 @@ def test_a_lead_in_keeps_the_link_it_introduces():
     assert [text[a:b] for a, b in guidance_spans(text, ("8. Pregnant women",))] == [
         "8.1 Please follow link to the pre-birth planning procedures:\n\nhttp://example.org/prebirth_plan.pdf",
         "Ask about storage."]
+
+
+def test_pointers_and_conditions_left_open_are_not_extracts():
+    text = ("The following tips are from groups of foster carers who have been in this situation.\n"
+            "• Get as much information as you can.\n"
+            "4.2 The checklist below may be considered as part of assessment and/or plan.\n"
+            "- If the parent/carers use of alcohol is problematic;\n"
+            "◦ Do they drink every day? If so how much?\n"
+            "Services working below crisis thresholds are still needed.")
+    assert [text[a:b] for a, b in guidance_spans(text)] == [
+        "Get as much information as you can.", "Do they drink every day?", "If so how much?",
+        "Services working below crisis thresholds are still needed."]
+
+
+def test_clause_numbers_are_layout_not_words():
+    # "10.1.1." and a heading's "10." are no match for the "10" of "a 10 year old"; ages,
+    # section numbers named in words and telephone-style numbers stay.
+    assert lexical_tokens("10.1.1. If worried about a child") == ["worri", "child"]
+    assert lexical_tokens("Title\n4. Risk Assessment › 10. Parent's perception") == [
+        "title", "risk", "assessment", "parent", "perception"]
+    assert lexical_tokens("a 10 year old, section 47, within 24 hours. Call 999.") == [
+        "10", "year", "old", "section", "47", "within", "24", "hour", "call", "999"]
