@@ -119,6 +119,13 @@ def test_a_sentence_that_stands_alone_is_left_alone():
     assert with_context(p, (start, len(text))) == (start, len(text))
 
 
+def test_a_list_items_glyph_is_not_a_sentence_to_lean_on():
+    text = "Key facts:\n• There are between 200,000 and 300,000 children of problem drug users in the UK."
+    p = _passage(text)
+    start = text.index("There")
+    assert with_context(p, (start, len(text))) == (start, len(text))
+
+
 def test_a_bracketed_note_comes_with_the_line_it_qualifies():
     text = ("• Is there a risk of HIV infection?\n• Are parents aware of the risk of cot death if baby is co-sleeping\n"
             "[NB This also applies if sleeping on sofa or chair etc]\n• Are there any protective factors? "
