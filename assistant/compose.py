@@ -429,14 +429,22 @@ _DEPENDENT = re.compile(r"^(this|these|that|those|such|it|they|he|she|there|howe
 _CONDITION = re.compile(r"\b(where|if|when|unless) (you|there is|there are|a child|the child)\b", re.I)
 
 
+# A bracketed note that ends its line, after a sentence on that line or alone on the next.
+_NOTE_AFTER = re.compile(r"[ \t]*\n?[ \t]*([(\[][^()\[\]\n]*[)\]])[ \t]*(?=\n|$)")
+
+
 @lru_cache(maxsize=65536)  # fixed per passage and sentence: worked out once, not per answer
 def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     """The span widened back over the one sentence before it, in the same paragraph, when the
     sentence leans on it: it opens with "this", "in such cases" and the like, or the sentence
     before sets a condition ("where you have reasonable cause to believe ... . Sharing ...
     takes precedence over confidentiality"), or it is a bracketed note on that sentence, on its
-    line or the next ("[NB This also applies if sleeping on sofa or chair etc]")."""
+    line or the next ("[NB This also applies if sleeping on sofa or chair etc]"); and forward
+    over such a note on the sentence itself ("Recreational? i.e. ... on nights out." and its
+    "(Some agencies are getting away from using this term, gives a feel of safety)")."""
     a, b = span
+    if passage.text[a] not in "([" and (after := _NOTE_AFTER.match(passage.text, b)):
+        b = after.end(1)
     paragraph_start = passage.text.rfind("\n", 0, a) + 1
     note = passage.text[a] in "(["
     if note and paragraph_start > 0:  # a bracketed note may qualify the line before it
@@ -445,13 +453,13 @@ def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     previous = [(s, e) for s, e in sentence_spans(passage.text[paragraph_start:a])
                 if re.search(r"\w", passage.text[paragraph_start + s : paragraph_start + e])]
     if not previous:
-        return span
+        return (a, b)
     start, end = previous[-1]
     before = passage.text[paragraph_start + start : paragraph_start + end]
     if note or _DEPENDENT.match(passage.text[a:b]) or _CONDITION.search(before):
         start += 2 if before.startswith(("• ", "◦ ")) else 0  # the bullet glyph, as in guidance_spans
         return (paragraph_start + start, b)
-    return span
+    return (a, b)
 
 
 def _labelled(extracts: list[Extract], builder: _Builder) -> str:

@@ -119,6 +119,21 @@ def test_a_sentence_that_stands_alone_is_left_alone():
     assert with_context(p, (start, len(text))) == (start, len(text))
 
 
+def test_a_sentence_brings_the_bracketed_note_on_it():
+    text = ("• Recreational? i.e. not using every day may be at weekends only. (Some agencies are getting away "
+            "from using this term, gives a feel of safety)\n• Chaotic? i.e. a variety of substances.\n"
+            "• Are parents aware of the risk of cot death if baby is co-sleeping\n"
+            "[NB This also applies if sleeping on sofa or chair etc]\n• Dependent? i.e. every day.")
+    p = _passage(text)
+    start = text.index("Recreational")
+    assert with_context(p, (start, text.index(" (Some"))) == (start, text.index("safety)") + len("safety)"))
+    cot = text.index("Are parents")
+    assert with_context(p, (cot, text.index("\n[NB"))) == (cot, text.index("etc]") + len("etc]"))
+    chaotic = text.index("Chaotic")  # no note after it: left alone
+    assert with_context(p, (chaotic, text.index("substances.") + len("substances."))) == (
+        chaotic, text.index("substances.") + len("substances."))
+
+
 def test_a_list_items_glyph_is_not_a_sentence_to_lean_on():
     text = "Key facts:\n• There are between 200,000 and 300,000 children of problem drug users in the UK."
     p = _passage(text)
