@@ -443,10 +443,10 @@ def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     over such a note on the sentence itself ("Recreational? i.e. ... on nights out." and its
     "(Some agencies are getting away from using this term, gives a feel of safety)")."""
     a, b = span
-    if passage.text[a] not in "([" and (after := _NOTE_AFTER.match(passage.text, b)):
+    note = passage.text[a] in "(["
+    if not note and (after := _NOTE_AFTER.match(passage.text, b)):
         b = after.end(1)
     paragraph_start = passage.text.rfind("\n", 0, a) + 1
-    note = passage.text[a] in "(["
     if note and paragraph_start > 0:  # a bracketed note may qualify the line before it
         paragraph_start = passage.text.rfind("\n", 0, paragraph_start - 1) + 1
     # The sentences before it on its line or paragraph; a list item's own glyph ("• ") is none.

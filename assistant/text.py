@@ -51,7 +51,7 @@ _POINTER = re.compile(r"\b(the following|as follows)\b|\b(the|this) (\w+ ){0,2}(
 _POINTER_WORDS = 30
 # A condition that its sub-items complete ("If the parent/carers use of alcohol is problematic;"
 # and then "Do they drink every day?"): a lead-in, as one ending in a colon is.
-_CONDITION = re.compile(r"^([-–*]\s+)?(if|where|when|whether)\b", re.I)
+_OPEN_CONDITION = re.compile(r"^([-–*]\s+)?(if|where|when|whether)\b", re.I)
 
 
 def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int, int]]:
@@ -73,7 +73,7 @@ def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int,
             continue
         if _POINTER.search(line) and len(line.split()) < _POINTER_WORDS:
             continue
-        if (line.endswith(":") or (line.endswith(";") and _CONDITION.match(line))) and len(line.split()) < 20:
+        if (line.endswith(":") or (line.endswith(";") and _OPEN_CONDITION.match(line))) and len(line.split()) < 20:
             following = sentences[n + 1] if n + 1 < len(sentences) else None
             if following and _LINK.fullmatch(text[following[0] : following[1]]):
                 spans.append((a, following[1]))
@@ -132,8 +132,9 @@ def stem(word: str) -> str:
 
 
 # Clause and section numbers ("10.1.1.", "4.2.1 Impact on...", "10. Referral to..." opening a
-# line or a heading of a section path): the protocols' layout, not their words. As terms, the "10" of "a 10 year old" met the heading "10.
-# Parent's perception of the situation" (and "10" is a rarer word there than "drink").
+# line or a heading of a section path): the protocols' layout, not their words. As terms, the
+# "10" of "a 10 year old" met the heading "10. Parent's perception of the situation" (and "10"
+# is a rarer word there than "drink").
 _NUMBERING = re.compile(r"\b\d+(?:\.\d+)+\.?|(?:^|›)\s*\d+\.(?=\s)", re.M)
 
 

@@ -119,21 +119,6 @@ def test_a_sentence_that_stands_alone_is_left_alone():
     assert with_context(p, (start, len(text))) == (start, len(text))
 
 
-def test_a_sentence_brings_the_bracketed_note_on_it():
-    text = ("• Recreational? i.e. not using every day may be at weekends only. (Some agencies are getting away "
-            "from using this term, gives a feel of safety)\n• Chaotic? i.e. a variety of substances.\n"
-            "• Are parents aware of the risk of cot death if baby is co-sleeping\n"
-            "[NB This also applies if sleeping on sofa or chair etc]\n• Dependent? i.e. every day.")
-    p = _passage(text)
-    start = text.index("Recreational")
-    assert with_context(p, (start, text.index(" (Some"))) == (start, text.index("safety)") + len("safety)"))
-    cot = text.index("Are parents")
-    assert with_context(p, (cot, text.index("\n[NB"))) == (cot, text.index("etc]") + len("etc]"))
-    chaotic = text.index("Chaotic")  # no note after it: left alone
-    assert with_context(p, (chaotic, text.index("substances.") + len("substances."))) == (
-        chaotic, text.index("substances.") + len("substances."))
-
-
 def test_a_list_items_glyph_is_not_a_sentence_to_lean_on():
     text = "Key facts:\n• There are between 200,000 and 300,000 children of problem drug users in the UK."
     p = _passage(text)
@@ -141,15 +126,20 @@ def test_a_list_items_glyph_is_not_a_sentence_to_lean_on():
     assert with_context(p, (start, len(text))) == (start, len(text))
 
 
-def test_a_bracketed_note_comes_with_the_line_it_qualifies():
+def test_a_bracketed_note_and_the_line_it_qualifies_come_together_whichever_is_chosen():
     text = ("• Is there a risk of HIV infection?\n• Are parents aware of the risk of cot death if baby is co-sleeping\n"
             "[NB This also applies if sleeping on sofa or chair etc]\n• Are there any protective factors? "
             "(It may be necessary to consult specialist workers to determine this)")
     p = _passage(text)
-    note = text.index("[NB")
-    assert with_context(p, (note, text.index("]") + 1)) == (text.index("Are parents"), text.index("]") + 1)
-    aside = text.index("(It")
-    assert with_context(p, (aside, len(text))) == (text.index("Are there any"), len(text))
+    cot, note, factors, aside = (text.index(s) for s in ("Are parents", "[NB", "Are there any", "(It"))
+    # The note chosen: widened back over its line (on the line before, or on its own line).
+    assert with_context(p, (note, text.index("]") + 1)) == (cot, text.index("]") + 1)
+    assert with_context(p, (aside, len(text))) == (factors, len(text))
+    # The line chosen: widened forward over its note (alone on the next line, or on the same line).
+    assert with_context(p, (cot, text.index("\n[NB"))) == (cot, text.index("]") + 1)
+    assert with_context(p, (factors, aside - 1)) == (factors, len(text))
+    hiv = text.index("Is there")  # no note after it: left alone
+    assert with_context(p, (hiv, text.index("?") + 1)) == (hiv, text.index("?") + 1)
 
 
 @pytest.mark.parametrize("text, infants", [
