@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from assistant.embed import DIMENSIONS
 from assistant.errors import BadQuestionError, UnknownAreaError
 from assistant.evidence import Candidate, Evidence, candidates, gather, load_extract_scorer
 from assistant.facets import URGENT_PROTOTYPES, detect_facets, find_area, past_or_general
@@ -93,6 +94,7 @@ class Composer:
         self._prototypes: np.ndarray | None = None  # URGENT_PROTOTYPES, embedded once
         # `decline=False`: no fitted model (while fitting one); None: the shipped model, if any.
         self.decline = load_decline() if decline is None else (decline or None)
+        self.question_kind = load_question_kind() if decline is None else None  # one of the decline model's inputs
         self.urgency = load_urgency() if urgency is None else (urgency or None)
         self._routes: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
 
@@ -344,7 +346,7 @@ class Composer:
 # -- declining --------------------------------------------------------------------------------------
 
 DECLINE_FEATURES = ("top_score", "top_similarity", "top_sentence", "top_bm25", "uncovered", "asks_amount",
-                    "amount_in_evidence", "out_of_scope_kind")
+                    "amount_in_evidence", "out_of_scope_kind", "question_kind")
 # The kinds of near-domain question that safeguarding protocols do not answer, in plain words
 # (the issue's list: doses, benefits and allowances, legal limits, first aid, other countries'
 # law, named services; then drug testing, local statistics, staff employment, welfare rights).
@@ -379,8 +381,8 @@ def declinable(plan: Plan) -> bool:
 def decline_features(composer: Composer, evidence: Evidence) -> np.ndarray:
     """What the decision to decline looks at: how strong the best evidence is, whether the
     question's topic words appear in the sources at all, whether it asks for an amount the
-    best passages do not hold, and how close it comes to a kind of question the sources do not
-    answer."""
+    best passages do not hold, how close it comes to a kind of question the sources do not
+    answer, and what a model of the question's own vector says of it (0 without one)."""
     q = evidence.queries[0]
     top = evidence.overall[0] if evidence.overall else None
     sentence = float(evidence.sims[:, 0].max()) if evidence.sims.size else 0.0
@@ -390,15 +392,31 @@ def decline_features(composer: Composer, evidence: Evidence) -> np.ndarray:
     amount = bool(_AMOUNT.search(q.text))
     numbers = any(re.search(r"\d", h.passage.text) for h in evidence.overall[:3])
     kinds = composer.retriever.embed_known(list(OUT_OF_SCOPE_KINDS))  # fixed texts: embedded once per process
+    vector = evidence.vectors[0]
+    model = composer.question_kind
+    kind = float(model.score(vector[None, :])[0]) if model is not None and len(model.mean) == len(vector) else 0.0
     return np.array([top.score if top else -10.0, top.similarity if top else 0.0, sentence,
                      float(np.log1p(bm25.max())) if len(bm25) else 0.0, uncovered, amount, amount and numbers,
-                     float((kinds @ evidence.vectors[0]).max())])
+                     float((kinds @ vector).max()), kind])
 
 
 def load_decline():
     from assistant.rank import DECLINE_FILE, Ranker
 
     return Ranker.load(DECLINE_FILE, names=DECLINE_FEATURES) if DECLINE_FILE.exists() else None
+
+
+# The question's own vector, weighed by a logistic regression fitted on dev questions (answerable
+# or not): the kinds of question that lie outside these protocols, learned from examples rather
+# than listed. Its log-odds is one input of the decline model, beside the evidence: a protocol a
+# user adds on such a subject still raises the evidence.
+QUESTION_KIND_FEATURES = tuple(f"dim_{i}" for i in range(DIMENSIONS))
+
+
+def load_question_kind():
+    from assistant.rank import QUESTION_KIND_FILE, Ranker
+
+    return Ranker.load(QUESTION_KIND_FILE, names=QUESTION_KIND_FEATURES) if QUESTION_KIND_FILE.exists() else None
 
 
 # -- a child at risk now --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 
 RANKER_FILE = Path(__file__).with_name("ranker.json")
 DECLINE_FILE = Path(__file__).with_name("decline.json")  # the decision to decline, fitted the same way
+QUESTION_KIND_FILE = Path(__file__).with_name("question_kind.json")  # one input of the decision to decline
 EXTRACT_FILE = Path(__file__).with_name("extracts.json")  # which sentences of the top passages to show
 URGENCY_FILE = Path(__file__).with_name("urgency.json")  # whether a child may be at risk now
 RRF_K = 60  # the usual reciprocal-rank constant: ranks enter as 1 / (RRF_K + rank)
@@ -86,7 +87,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, sample_weight: np.ndar
     """L2-regularised logistic regression by Newton's method on standardised features."""
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    # A feature that barely varies carries nothing, and its spread would be rounded to 0 when
+    # saved (three of MiniLM's 384 dimensions are under 1e-8 in every vector).
+    scale[scale < 1e-6] = 1.0
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     w = np.zeros(z.shape[1])
     sw = np.ones(len(x)) if sample_weight is None else sample_weight

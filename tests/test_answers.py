@@ -130,6 +130,19 @@ def test_out_of_scope_is_declined_with_nearest_topics(corpus_assistant):
     assert "do not cover" in to_markdown(answer)
 
 
+def test_the_decline_model_reads_what_the_question_kind_model_says_of_the_questions_vector(corpus_assistant):
+    from assistant.compose import Composer, decline_features
+    from assistant.evidence import gather
+
+    composer = corpus_assistant._current()[2]
+    evidence = gather(composer.plan("how much is child benefit per week?"), composer.retriever, k=composer.tuning.hits)
+    kind = decline_features(composer, evidence)[-1]
+    assert kind == pytest.approx(composer.question_kind.score(evidence.vectors[0][None, :])[0])
+    assert kind < 0  # read as a kind of question the sources do not answer
+    unfitted = Composer(composer.retriever, decline=False)  # while the models are being fitted
+    assert decline_features(unfitted, evidence)[-1] == 0.0
+
+
 def test_bad_questions_and_areas(corpus_assistant):
     with pytest.raises(BadQuestionError):
         corpus_assistant.answer("   ")

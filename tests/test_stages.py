@@ -237,7 +237,7 @@ def test_sentence_labelling_on_the_hand_labelled_sample():
     assert scores["all"]["guidance_recall"] >= 0.8
 
 
-@pytest.mark.parametrize("name", ["ranker", "extracts", "decline", "urgency"])
+@pytest.mark.parametrize("name", ["ranker", "extracts", "decline", "question_kind", "urgency"])
 def test_each_shipped_model_was_fitted_on_dev_as_it_stands(name):
     """A model fitted on other data (or other features) than what ships beside it is stale:
     `hha train-ranker` refits them all."""
@@ -247,6 +247,7 @@ def test_each_shipped_model_was_fitted_on_dev_as_it_stands(name):
 
     files = {"ranker": (rank.RANKER_FILE, rank.FEATURES), "extracts": (rank.EXTRACT_FILE, evidence.EXTRACT_FEATURES),
              "decline": (rank.DECLINE_FILE, compose.DECLINE_FEATURES),
+             "question_kind": (rank.QUESTION_KIND_FILE, compose.QUESTION_KIND_FEATURES),
              "urgency": (rank.URGENCY_FILE, compose.URGENCY_FEATURES)}
     path, names = files[name]
     model = rank.Ranker.load(path, names=names)
