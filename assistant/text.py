@@ -59,9 +59,10 @@ def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int,
     bare links, not lead-ins (ending in a colon, or a condition ending in a semicolon), not
     sentences that only point at what follows, without the bullet glyph of list items. A
     lead-in that introduces a link ("Please follow link to the pre-birth planning procedures:"
-    and the link on the next line) is one span: the local procedure it points to is the guidance."""
+    and the link on the next line) is one span: the local procedure it points to is the guidance.
+    Questions asked one after another on one line are one span (`question_runs`)."""
     heading_set = set(headings)
-    sentences = sentence_spans(text)
+    sentences = question_runs(text, sentence_spans(text))
     spans = []
     for n, (a, b) in enumerate(sentences):
         while text[a:b].startswith(("• ", "◦ ")):
@@ -80,6 +81,28 @@ def guidance_spans(text: str, headings: tuple[str, ...] = ()) -> list[tuple[int,
             continue  # else a lead-in ("If parents are on a substitute prescribing programme:"), not guidance
         spans.append((a, b))
     return spans
+
+
+# The longest list item of the corpus that asks several questions is 40 words; paragraphs of
+# questions set as one line run to 150.
+_QUESTION_RUN_WORDS = 40
+
+
+def question_runs(text: str, sentences: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Questions asked one after another on one line joined into one span: a checklist item
+    with its follow-ups ("Where is the injecting equipment kept? In the family home? Are works
+    kept securely?"), or a question that leans on the one before ("How is the money obtained?
+    If through crime, or sex working is this affecting the care and development of the
+    child?"). Apart, a follow-up is shown without what it asks about, or not at all. A run
+    stops at `_QUESTION_RUN_WORDS`: a paragraph of questions on one line is not one item."""
+    out: list[tuple[int, int]] = []
+    for a, b in sentences:
+        if (out and text[out[-1][1] - 1] == "?" and text[b - 1] == "?" and "\n" not in text[out[-1][1] : a]
+                and len(text[out[-1][0] : b].split()) <= _QUESTION_RUN_WORDS):
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 def split_sentences(text: str) -> list[str]:

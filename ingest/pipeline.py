@@ -33,7 +33,7 @@ from ingest.manifest import MANIFEST_NAME, doc_id_for, make_document, read_manif
 from ingest.passages import build_passages, embedding_text
 from ingest.structure import structure
 
-PIPELINE_VERSION = "11"
+PIPELINE_VERSION = "12"
 
 
 @dataclass

@@ -215,7 +215,11 @@ def test_guidance_spans_are_ordered_sentences_or_parts_of_them(text, headings):
         lead_in = any(sa <= a < sb and text[sa:sb].endswith(":") and b == ne
                       and re.fullmatch(r"(https?://|www\.)\S+", text[nb:ne])
                       for (sa, sb), (nb, ne) in zip(sentences, sentences[1:], strict=False))
-        assert within or lead_in
+        # or questions asked one after another on one line
+        inner = [(sa, sb) for sa, sb in sentences if sa < b and a < sb]
+        run = (len(inner) > 1 and "\n" not in text[a:b] and b == inner[-1][1]
+               and all(text[sb - 1] == "?" for _, sb in inner))
+        assert within or lead_in or run
         assert not re.match(r"^[•◦] ", text[a:b])
 
 
@@ -235,8 +239,27 @@ def test_pointers_and_conditions_left_open_are_not_extracts():
             "◦ Do they drink every day? If so how much?\n"
             "Services working below crisis thresholds are still needed.")
     assert [text[a:b] for a, b in guidance_spans(text)] == [
-        "Get as much information as you can.", "Do they drink every day?", "If so how much?",
+        "Get as much information as you can.", "Do they drink every day? If so how much?",
         "Services working below crisis thresholds are still needed."]
+
+
+def test_questions_asked_one_after_another_on_one_line_are_one_extract():
+    text = ("• Where is the injecting equipment kept? In the family home? Are works kept securely?\n"
+            "• How are syringes disposed of?\n"
+            "How much do the parents spend on drugs (per day? per week?) How is the money obtained? If "
+            "through crime, or sex working is this affecting the care and development of the child?\n"
+            + " ".join(["Is this one question of a paragraph set as one line, each asked in turn?"] * 4))
+    assert [text[a:b] for a, b in guidance_spans(text)] == [
+        "Where is the injecting equipment kept? In the family home? Are works kept securely?",
+        "How are syringes disposed of?",
+        "How much do the parents spend on drugs (per day? per week?)",  # not itself a question
+        "How is the money obtained? If through crime, or sex working is this affecting the care and development "
+        "of the child?",
+        # a run stops at 40 words: a paragraph of questions is not one item
+        "Is this one question of a paragraph set as one line, each asked in turn? Is this one question of a "
+        "paragraph set as one line, each asked in turn?",
+        "Is this one question of a paragraph set as one line, each asked in turn? Is this one question of a "
+        "paragraph set as one line, each asked in turn?"]
 
 
 def test_clause_numbers_are_layout_not_words():
