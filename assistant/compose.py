@@ -470,11 +470,24 @@ def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     # The sentences before it on its line or paragraph; a list item's own glyph ("• ") is none.
     previous = [(s, e) for s, e in sentence_spans(passage.text[paragraph_start:a])
                 if re.search(r"\w", passage.text[paragraph_start + s : paragraph_start + e])]
+    dependent = bool(_DEPENDENT.match(passage.text[a:b]))
+    new_item = passage.text[paragraph_start:a].strip() in ("•", "◦")  # a list item starts afresh
+    if not previous and dependent and paragraph_start > 0 and not new_item:
+        # It opens its line, and leans on the line before: a wrapped paragraph or a list item's
+        # follow-up ("• Find out whether drug use is the 'only' parental problem." / "If so, then
+        # prospects for success are higher."). Not a heading, not across a blank line.
+        line_start = passage.text.rfind("\n", 0, paragraph_start - 1) + 1
+        line = passage.text[line_start : paragraph_start - 1]
+        last = sentence_spans(line)[-1:] if line.strip() and line.strip() not in passage.section else []
+        if last and len(line[last[0][0] : last[0][1]].split()) >= 3:  # not a page or footnote number
+            paragraph_start = line_start
+            previous = [(s, e) for s, e in sentence_spans(passage.text[paragraph_start:a])
+                        if re.search(r"\w", passage.text[paragraph_start + s : paragraph_start + e])]
     if not previous:
         return (a, b)
     start, end = previous[-1]
     before = passage.text[paragraph_start + start : paragraph_start + end]
-    if note or _DEPENDENT.match(passage.text[a:b]) or _CONDITION.search(before):
+    if note or dependent or _CONDITION.search(before):
         start += 2 if before.startswith(("• ", "◦ ")) else 0  # the bullet glyph, as in guidance_spans
         return (paragraph_start + start, b)
     return (a, b)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION
+from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION, asks_question
 from assistant.plan import Plan
 from assistant.rank import EXTRACT_FILE, Ranker
 from assistant.records import Hit, Passage
@@ -103,7 +103,7 @@ class Candidate:
     @property
     def is_question(self) -> bool:
         """A checklist question: shown under *Questions to explore*, not as guidance."""
-        return self.kind == GUIDANCE and self.text.rstrip().endswith("?")
+        return self.kind == GUIDANCE and asks_question(self.text)
 
 
 def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate]:
@@ -145,7 +145,7 @@ def candidates(index, evidence: Evidence, hits_per_query: int) -> list[Candidate
             x = np.array([
                 to_text, to_aspect, best_score[pid] - top, 1.0 / (1 + best_rank[pid]),
                 sum(w for t, w in terms.items() if t in words) / total,
-                kind == GUIDANCE, kind == FINDING, kind == BACKGROUND, text.rstrip().endswith("?"),
+                kind == GUIDANCE, kind == FINDING, kind == BACKGROUND, asks_question(text),
                 math.log(1 + len(text.split())), best_here - to_text, 0.0, 0.0,
             ], dtype=float)
             out.append(Candidate(row=row, passage=passage, span=(a, b), kind=kind, query=j, x=x))

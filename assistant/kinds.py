@@ -50,6 +50,16 @@ _ASKS = re.compile(r"^(if [^,]{1,40}, )?(is|are|do|does|did|has|have|had|what|wh
 _TITLE_LIKE = re.compile(r"^[^a-z]*$|^(appendix|section|figure|table|contents|page)\b", re.I)
 
 
+# A question, perhaps with a bracketed note after it: "Does the child witness the parent taking
+# their medication? (Risk of young children copying their parents)", "How much do the parents
+# spend on drugs (per day? per week?)".
+_QUESTION_END = re.compile(r"\?[\"”’)\]]*(\s*[(\[][^()\[\]]*[)\]])?\s*$")
+
+
+def asks_question(text: str) -> bool:
+    return bool(_QUESTION_END.search(text))
+
+
 def sentence_kind(text: str, section: tuple[str, ...], doc_kind: str) -> str:
     """The kind of one sentence, given its section path and its document's kind."""
     heading = " › ".join(section)
@@ -63,7 +73,7 @@ def sentence_kind(text: str, section: tuple[str, ...], doc_kind: str) -> str:
             return BACKGROUND  # the legal and policy background a protocol opens with
         if _FINDING.search(text) and not directive:
             return FINDING
-        if directive or text.rstrip().endswith("?") or _ASKS.match(text):
+        if directive or asks_question(text) or _ASKS.match(text):
             return GUIDANCE
         if len(text.split()) <= 6 or _TITLE_LIKE.search(text):
             return BACKGROUND

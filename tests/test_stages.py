@@ -13,7 +13,7 @@ import pytest
 from assistant.compose import contact_line, names_own_place, presumes_older_child, reference_entry, with_context
 from assistant.evidence import aspects
 from assistant.facets import past_or_general, urgent_signals
-from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION, sentence_kind
+from assistant.kinds import BACKGROUND, FINDING, GUIDANCE, ILLUSTRATION, asks_question, sentence_kind
 from assistant.plan import CASE, QUESTION, read_question
 from assistant.rank import FEATURES, Ranker, fit_logistic
 from assistant.records import Passage
@@ -124,6 +124,37 @@ def test_a_list_items_glyph_is_not_a_sentence_to_lean_on():
     p = _passage(text)
     start = text.index("There")
     assert with_context(p, (start, len(text))) == (start, len(text))
+
+
+def test_an_extract_opening_its_line_leans_on_the_line_before_but_not_across_items_headings_or_numbers():
+    text = ("S\nThis checklist may be completed with the parents.\n"
+            "• Find out whether drug use is the 'only' parental problem.\nIf so, then prospects are higher.\n"
+            "12\nThis requires ongoing support.\n• It is not necessarily the fault of the protocol.")
+    p = _passage(text)  # its section is "S"
+
+    def shown(sentence):
+        start = text.index(sentence)
+        a, b = with_context(p, (start, start + len(sentence)))
+        return text[a:b]
+
+    assert shown("If so, then prospects are higher.") == (
+        "Find out whether drug use is the 'only' parental problem.\nIf so, then prospects are higher.")
+    for alone in ("This checklist may be completed with the parents.",  # the line before is the heading
+                  "This requires ongoing support.",  # ... a page number
+                  "It is not necessarily the fault of the protocol."):  # a list item starts afresh
+        assert shown(alone) == alone
+
+
+@pytest.mark.parametrize("text, question", [
+    ("Is injecting equipment shared? Is a needle exchange scheme used?", True),
+    ("Does the child witness the parent taking their medication? (Risk of young children copying their parents)",
+     True),
+    ("How much do the parents spend on drugs (per day? per week?)", True),
+    ("Ask about storage (see 4.1)", False),
+    ("Services working below crisis thresholds are still needed.", False),
+])
+def test_a_question_with_a_note_after_it_is_still_a_question(text, question):
+    assert asks_question(text) is question
 
 
 def test_a_bracketed_note_and_the_line_it_qualifies_come_together_whichever_is_chosen():
