@@ -121,7 +121,7 @@ class Composer:
         # The route first when a child may be at risk now, or when the question asks whom to call.
         urgent = (self.what_to_do_now(builder, plan)
                   if plan.urgent or plan.wants_route or asks_for_route(plan.text) else None)
-        declined = declinable(plan) and self.declines(plan, evidence)
+        declined = self.declines(plan, evidence) if declinable(plan) else self.declines_ask(plan, evidence)
         notices = self.notices(plan, builder, declined)
         if declined and urgent is None:
             nearest = tuple(dict.fromkeys(f"{h.passage.title} — {h.passage.section_label}"
@@ -203,6 +203,25 @@ class Composer:
             return evidence.overall[0].similarity < self.tuning.decline_similarity
         if x[DECLINE_FEATURES.index("top_sentence")] < self.tuning.decline_floor:
             return True  # nothing comes close, though far from the near-domain kinds too
+        return bool(self.decline.score(x[None, :])[0] < self.decline.meta["threshold"])
+
+    def declines_ask(self, plan: Plan, evidence: Evidence) -> bool:
+        """A case description is declined when the question it asks would be, asked alone ("kinship
+        carer here - what's the weekly allowance for a 5 year old?"): the last of its clauses
+        that is a question, already a query of the answer, weighed by the same model and
+        threshold, when the text shows no sign of risk now and the question is specific enough
+        to come close to some sentence of the sources (a vague one, "does that count?", leans on
+        the case, which the sources do cover). Not a follow-up in a conversation: its "her", "the
+        pills" and "that" are the case's, and alone it reads as vaguer than it is."""
+        asks = [n for n, aspect in enumerate(evidence.aspects) if aspect.endswith("?")]
+        if self.decline is None or plan.urgent or plan.focus or not asks:
+            return False
+        query = 1 + evidence.facets + asks[-1]
+        if not evidence.hits[query]:
+            return False
+        x = decline_features(self, evidence, query)
+        if x[DECLINE_FEATURES.index("top_sentence")] < self.tuning.decline_floor:
+            return False
         return bool(self.decline.score(x[None, :])[0] < self.decline.meta["threshold"])
 
     def notices(self, plan: Plan, builder: _Builder, declined: bool) -> list[str]:
@@ -374,25 +393,28 @@ _AMOUNT = re.compile(r"\b(how (much|many|long|often)|max(imum)?|min(imum)?|dose|
 
 
 def declinable(plan: Plan) -> bool:
-    """A question may be declined; a case description is answered with what the sources hold."""
+    """A question may be declined on its evidence; a case description is answered with what the
+    sources hold, unless the question it asks is one they do not cover (`Composer.declines_ask`)."""
     return not plan.case
 
 
-def decline_features(composer: Composer, evidence: Evidence) -> np.ndarray:
-    """What the decision to decline looks at: how strong the best evidence is, whether the
+def decline_features(composer: Composer, evidence: Evidence, query: int = 0) -> np.ndarray:
+    """What the decision to decline looks at, for one query of the answer (the question itself,
+    or the clause of a case that asks one): how strong the best evidence is, whether the
     question's topic words appear in the sources at all, whether it asks for an amount the
     best passages do not hold, how close it comes to a kind of question the sources do not
     answer, and what a model of the question's own vector says of it (0 without one)."""
-    q = evidence.queries[0]
-    top = evidence.overall[0] if evidence.overall else None
-    sentence = float(evidence.sims[:, 0].max()) if evidence.sims.size else 0.0
+    q = evidence.queries[query]
+    hits = evidence.hits[query]
+    top = hits[0] if hits else None
+    sentence = float(evidence.sims[:, query].max()) if evidence.sims.size else 0.0
     bm25 = composer.index.bm25.scores(q.tokens, q.weights)
     topic = [t for t in dict.fromkeys(q.tokens) if t not in CHAT_STEMS]
     uncovered = len(composer.uncovered_terms(q)) / max(1, len(topic))
     amount = bool(_AMOUNT.search(q.text))
-    numbers = any(re.search(r"\d", h.passage.text) for h in evidence.overall[:3])
+    numbers = any(re.search(r"\d", h.passage.text) for h in hits[:3])
     kinds = composer.retriever.embed_known(list(OUT_OF_SCOPE_KINDS))  # fixed texts: embedded once per process
-    vector = evidence.vectors[0]
+    vector = evidence.vectors[query]
     model = composer.question_kind
     kind = float(model.score(vector[None, :])[0]) if model is not None and len(model.mean) == len(vector) else 0.0
     return np.array([top.score if top else -10.0, top.similarity if top else 0.0, sentence,

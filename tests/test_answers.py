@@ -130,6 +130,19 @@ def test_out_of_scope_is_declined_with_nearest_topics(corpus_assistant):
     assert "do not cover" in to_markdown(answer)
 
 
+def test_a_case_that_asks_what_the_sources_do_not_cover_is_declined_unless_a_child_may_be_at_risk_now(
+        corpus_assistant):
+    allowance = corpus_assistant.answer("kinship foster carer in Luton here - what's the weekly allowance for a "
+                                        "5 year old?")
+    assert allowance.abstained and not allowance.parts and allowance.nearest_topics
+    covered = corpus_assistant.answer("Dad is the sole carer of a 2 year old, on methadone with take-home doses, "
+                                      "drinks at weekends. What should I check?")
+    assert not covered.abstained and covered.parts
+    urgent = corpus_assistant.answer("the toddler got into dad's methadone this morning and he's drowsy - "
+                                     "what's the maximum daily dose dad can be prescribed?")
+    assert urgent.urgent is not None and urgent.urgent.extracts  # the route first, whatever the question
+
+
 def test_the_decline_model_reads_what_the_question_kind_model_says_of_the_questions_vector(corpus_assistant):
     from assistant.compose import Composer, decline_features
     from assistant.evidence import gather
