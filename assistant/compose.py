@@ -489,9 +489,11 @@ def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
     paragraph_start = passage.text.rfind("\n", 0, a) + 1
     if note and paragraph_start > 0:  # a bracketed note may qualify the line before it
         paragraph_start = passage.text.rfind("\n", 0, paragraph_start - 1) + 1
-    # The sentences before it on its line or paragraph; a list item's own glyph ("• ") is none.
-    previous = [(s, e) for s, e in sentence_spans(passage.text[paragraph_start:a])
-                if re.search(r"\w", passage.text[paragraph_start + s : paragraph_start + e])]
+    def sentences_before(start: int) -> list[tuple[int, int]]:
+        """The sentences from `start` up to the span; a list item's own glyph ("• ") is none."""
+        return [(s, e) for s, e in sentence_spans(passage.text[start:a]) if re.search(r"\w", passage.text[start + s : start + e])]
+
+    previous = sentences_before(paragraph_start)  # on its line or paragraph
     dependent = bool(_DEPENDENT.match(passage.text[a:b]))
     new_item = passage.text[paragraph_start:a].strip() in ("•", "◦")  # a list item starts afresh
     if not previous and dependent and paragraph_start > 0 and not new_item:
@@ -503,8 +505,7 @@ def with_context(passage: Passage, span: tuple[int, int]) -> tuple[int, int]:
         last = sentence_spans(line)[-1:] if line.strip() and line.strip() not in passage.section else []
         if last and len(line[last[0][0] : last[0][1]].split()) >= 3:  # not a page or footnote number
             paragraph_start = line_start
-            previous = [(s, e) for s, e in sentence_spans(passage.text[paragraph_start:a])
-                        if re.search(r"\w", passage.text[paragraph_start + s : paragraph_start + e])]
+            previous = sentences_before(paragraph_start)
     if not previous:
         return (a, b)
     start, end = previous[-1]

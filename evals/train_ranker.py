@@ -78,15 +78,11 @@ def fit(groups: list[Group], l2: float) -> Ranker:
     return fit_logistic(x, y, l2=l2, sample_weight=w)
 
 
-def cross_validate(groups: list[Group], l2: float, seed: int = SEED) -> float:
-    order = list(range(len(groups)))
-    random.Random(seed).shuffle(order)
+def cross_validate(groups: list[Group], l2: float) -> float:
     scores = []
-    for fold in range(FOLDS):
-        held = {i for n, i in enumerate(order) if n % FOLDS == fold}
-        train = [g for i, g in enumerate(groups) if i not in held]
-        test = [g for i, g in enumerate(groups) if i in held]
-        scores.append(hit_at(test, fit(train, l2)) * len(test))
+    for train_rows, held in folds(len(groups)):
+        test = [groups[i] for i in held]
+        scores.append(hit_at(test, fit([groups[i] for i in train_rows], l2)) * len(test))
     return sum(scores) / len(groups)
 
 
@@ -109,12 +105,9 @@ class HeldOut:
 
 def held_out(groups: list[Group], texts: dict[str, str], l2: float, final) -> HeldOut:
     """`texts`: question id -> question. The same folds as `cross_validate`."""
-    order = list(range(len(groups)))
-    random.Random(SEED).shuffle(order)
     by_text = {}
-    for fold in range(FOLDS):
-        held = {i for n, i in enumerate(order) if n % FOLDS == fold}
-        ranker = fit([g for i, g in enumerate(groups) if i not in held], l2)
+    for train_rows, held in folds(len(groups)):
+        ranker = fit([groups[i] for i in train_rows], l2)
         by_text.update({texts[groups[i].qid]: ranker for i in held})
     return HeldOut(final, by_text)
 
@@ -174,12 +167,14 @@ def main(settings) -> int:
 
 
 def folds(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(training rows, held rows) of each fold, rows shuffled by SEED."""
+    """(training rows, held rows) of each of the FOLDS folds of n rows shuffled by SEED, each
+    in row order: every cross-validation here (ranker, held-out rankers, extract scorer,
+    decline and urgency models) uses these."""
     order = list(range(n))
     random.Random(SEED).shuffle(order)
     out = []
     for fold in range(FOLDS):
-        held = np.array([i for k, i in enumerate(order) if k % FOLDS == fold])
+        held = np.sort([i for k, i in enumerate(order) if k % FOLDS == fold]).astype(int)
         out.append((np.setdiff1d(np.arange(n), held), held))
     return out
 
@@ -367,15 +362,12 @@ def train_extracts(composer, questions, cases, out=None) -> dict:
         w = np.concatenate([np.full(len(i.y), 1.0 / len(i.y)) for i in chosen]) * len(chosen)
         return with_meta(fit_logistic(x, y, l2=l2, sample_weight=w), EXTRACT_FEATURES, {})
 
-    order = list(range(len(items)))
-    random.Random(SEED).shuffle(order)
     cv = {}
     for l2 in (0.3, 3.0, 30.0):
         total = 0.0
-        for fold in range(FOLDS):
-            held = {i for n, i in enumerate(order) if n % FOLDS == fold}
-            model = fit_items([it for i, it in enumerate(items) if i not in held], l2)
-            test = [it for i, it in enumerate(items) if i in held]
+        for train_rows, held in folds(len(items)):
+            model = fit_items([items[i] for i in train_rows], l2)
+            test = [items[i] for i in held]
             total += shown_coverage(composer, test, model) * len(test)
         cv[l2] = round(total / len(items), 4)
     best = max(cv, key=lambda l2: (cv[l2], l2))
