@@ -117,9 +117,11 @@ def select_ranker(composer, text: str) -> None:
         composer.retriever.ranker.select(text)
 
 
-def data_hash(questions) -> str:
-    text = json.dumps([(q.id, q.question, q.area, [g.quote for g in q.gold]) for q in questions], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def data_hash(questions, cases=()) -> str:
+    """What a model was fitted on: its questions, and its cases for the models that read them."""
+    rows = [(q.id, q.question, q.area, [g.quote for g in q.gold]) for q in questions]
+    rows += [(c.id, c.vignette, c.area, c.urgent, [[g.quote for g in p.gold] for p in c.points]) for c in cases]
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def train(retriever, questions, out=RANKER_FILE) -> tuple[dict, HeldOut]:
@@ -290,7 +292,7 @@ def train_urgency(composer, questions, cases, out=None) -> dict:
         "seed": SEED, "folds": FOLDS, "l2": URGENCY_L2, "threshold": round(threshold, 6),
         "cv_urgent_recall": round(float((cv_scores[y == 1] >= threshold).mean()), 4),
         "cv_false_urgent": round(float((cv_scores[calm] >= threshold).mean()), 4),
-        "data_sha256": data_hash(questions),
+        "data_sha256": data_hash(questions, cases),
     }
     out.write_text(with_meta(model, URGENCY_FEATURES, meta).to_json() + "\n", encoding="utf-8")
     return meta
@@ -376,7 +378,7 @@ def train_extracts(composer, questions, cases, out=None) -> dict:
     meta = {
         "trained_on": "evals/data/dev (answerable questions and cases)", "items": len(items), "seed": SEED,
         "folds": FOLDS, "l2": best, "cv_shown_coverage_by_l2": {str(k): v for k, v in cv.items()},
-        "shown_coverage_before": baseline, "data_sha256": data_hash(questions),
+        "shown_coverage_before": baseline, "data_sha256": data_hash(questions, cases),
     }
     out.write_text(with_meta(model, EXTRACT_FEATURES, meta).to_json() + "\n", encoding="utf-8")
     composer.scorer = with_meta(model, EXTRACT_FEATURES, meta)

@@ -273,7 +273,7 @@ def test_each_shipped_model_was_fitted_on_dev_as_it_stands(name):
     """A model fitted on other data (or other features) than what ships beside it is stale:
     `hha train-ranker` refits them all."""
     from assistant import compose, evidence, rank
-    from evals.dataset import load_questions
+    from evals.dataset import load_cases, load_questions
     from evals.train_ranker import data_hash
 
     files = {"ranker": (rank.RANKER_FILE, rank.FEATURES), "extracts": (rank.EXTRACT_FILE, evidence.EXTRACT_FEATURES),
@@ -284,9 +284,11 @@ def test_each_shipped_model_was_fitted_on_dev_as_it_stands(name):
     model = rank.Ranker.load(path, names=names)
     assert "dev" in model.meta["trained_on"] and "test" not in model.meta["trained_on"]
     questions = load_questions("dev")
-    # The passage ranker learns from answerable questions only; the others from all of dev.
+    # The passage ranker learns from answerable questions only; the others from all of dev,
+    # and the extract scorer and the urgency model from dev's cases too.
     fitted_on = [q for q in questions if q.answerable] if name == "ranker" else questions
-    assert model.meta["data_sha256"] == data_hash(fitted_on)
+    cases = load_cases("dev") if name in ("extracts", "urgency") else ()
+    assert model.meta["data_sha256"] == data_hash(fitted_on, cases)
 
 
 def test_urgency_features_read_the_plan_and_the_closest_kind_of_risk():
