@@ -132,9 +132,11 @@ def test_out_of_scope_is_declined_with_nearest_topics(corpus_assistant):
 
 def test_a_case_that_asks_what_the_sources_do_not_cover_is_declined_unless_a_child_may_be_at_risk_now(
         corpus_assistant):
-    allowance = corpus_assistant.answer("kinship foster carer in Luton here - what's the weekly allowance for a "
-                                        "5 year old?")
-    assert allowance.abstained and not allowance.parts and allowance.nearest_topics
+    dose = ("mum's on 60ml methadone and breastfeeding the baby (3 wks old), is that dose safe for the baby or does "
+            "too much get into the milk?")
+    assert corpus_assistant._current()[2].plan(dose).case  # read as a case: a baby, her age, mum's script
+    declined = corpus_assistant.answer(dose)
+    assert declined.abstained and not declined.parts and declined.nearest_topics
     covered = corpus_assistant.answer("Dad is the sole carer of a 2 year old, on methadone with take-home doses, "
                                       "drinks at weekends. What should I check?")
     assert not covered.abstained and covered.parts
