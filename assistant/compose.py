@@ -198,16 +198,17 @@ class Composer:
         """Decline when the evidence is too weak for the question (a model fitted on dev)."""
         if not evidence.overall:
             return True
-        x = decline_features(self, evidence)
         if self.decline is None:
             return evidence.overall[0].similarity < self.tuning.decline_similarity
+        x = decline_features(self, evidence)
         if x[DECLINE_FEATURES.index("top_sentence")] < self.tuning.decline_floor:
             return True  # nothing comes close, though far from the near-domain kinds too
-        return bool(self.decline.score(x[None, :])[0] < self.decline.meta["threshold"])
+        return self.below_threshold(x)
 
     def declines_ask(self, plan: Plan, evidence: Evidence) -> bool:
-        """A case description is declined when the question it asks would be, asked alone ("kinship
-        carer here - what's the weekly allowance for a 5 year old?"): the last of its clauses
+        """A case description is declined when the question it asks would be, asked alone ("mum's
+        on 60ml methadone and breastfeeding the baby (3 wks old), is that dose safe for the
+        baby ...?"): the last of its clauses
         that is a question, already a query of the answer, weighed by the same model and
         threshold, when the text shows no sign of risk now and the question is specific enough
         to come close to some sentence of the sources (a vague one, "does that count?", leans on
@@ -222,6 +223,10 @@ class Composer:
         x = decline_features(self, evidence, query)
         if x[DECLINE_FEATURES.index("top_sentence")] < self.tuning.decline_floor:
             return False
+        return self.below_threshold(x)
+
+    def below_threshold(self, x: np.ndarray) -> bool:
+        """The fitted decline model's verdict on one query's `decline_features`."""
         return bool(self.decline.score(x[None, :])[0] < self.decline.meta["threshold"])
 
     def notices(self, plan: Plan, builder: _Builder, declined: bool) -> list[str]:
