@@ -22,7 +22,7 @@ import numpy as np
 
 from assistant.embed import DIMENSIONS
 from assistant.errors import BadQuestionError, UnknownAreaError
-from assistant.evidence import Candidate, Evidence, candidates, gather, load_extract_scorer
+from assistant.evidence import Candidate, Demand, Evidence, candidates, gather, load_extract_scorer
 from assistant.facets import URGENT_PROTOTYPES, detect_facets, find_area, past_or_general
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE
 from assistant.plan import Plan, read_question
@@ -87,7 +87,8 @@ def validate_question(question: str) -> str:
 
 
 class Composer:
-    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None, scorer=None, urgency=None):
+    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None, scorer=None, urgency=None,
+                 demand=None):
         self.retriever = retriever
         self.tuning = tuning
         self.scorer = scorer if scorer is not None else load_extract_scorer()
@@ -96,11 +97,24 @@ class Composer:
         self.decline = load_decline() if decline is None else (decline or None)
         self.question_kind = load_question_kind() if decline is None else None  # one of the decline model's inputs
         self.urgency = load_urgency() if urgency is None else (urgency or None)
+        self._demand: Demand | None | bool = demand if demand is not None else True  # True: load when first needed
         self._routes: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
 
     @property
     def index(self):
         return self.retriever.index
+
+    @property
+    def demand(self) -> Demand | None:
+        """How often dev answers needed each sentence (`demand.json`), matched to this index's
+        sentences when first needed. `demand=False`: none (while fitting one)."""
+        if self._demand is True:
+            self._demand = Demand.load(self.index)
+        return self._demand or None
+
+    @demand.setter
+    def demand(self, value: Demand | None) -> None:
+        self._demand = value if value is not None else False
 
     def plan(self, question: str, *, area: str | None = None, role: str = "practitioner") -> Plan:
         text = validate_question(question)
@@ -248,7 +262,7 @@ class Composer:
         questions to explore, extracts per passage. A sentence that leans on the one before it
         comes with it."""
         t = self.tuning
-        found = candidates(self.index, evidence, t.case_hits if plan.case else t.question_hits)
+        found = candidates(self.index, evidence, t.case_hits if plan.case else t.question_hits, self.demand)
         if not found:
             return []
         scores = self.scorer.score(np.vstack([c.x for c in found]))

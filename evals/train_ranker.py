@@ -146,7 +146,7 @@ def train(retriever, questions, out=RANKER_FILE) -> tuple[dict, HeldOut]:
 def main(settings) -> int:
     from assistant.compose import Composer
     from assistant.embed import Embedder
-    from assistant.evidence import load_extract_scorer, similarity_scorer
+    from assistant.evidence import DEMAND_FILE, load_extract_scorer, similarity_scorer
     from assistant.retrieve import Index, Retriever
     from assistant.store import Catalog
 
@@ -164,7 +164,7 @@ def main(settings) -> int:
     urgency = train_urgency(composer, questions, load_cases("dev"))
     print(json.dumps({"ranker": meta, "extracts": extracts, "decline": decline, "urgency": urgency}, indent=2),
           file=sys.stderr)
-    print(f"wrote {RANKER_FILE}, {EXTRACT_FILE}, {DECLINE_FILE}, {QUESTION_KIND_FILE} and {URGENCY_FILE}")
+    print(f"wrote {RANKER_FILE}, {EXTRACT_FILE}, {DEMAND_FILE}, {DECLINE_FILE}, {QUESTION_KIND_FILE} and {URGENCY_FILE}")
     return 0
 
 
@@ -311,10 +311,37 @@ class Item:
     x: np.ndarray
     y: np.ndarray
     points: list[list[str]]
+    rows: np.ndarray  # the candidates' sentence rows
+    needed: frozenset[str]  # the sentences of the sources its gold quotes lie in (`sentence_key`)
 
 
 def _sentence_label(text: str, quotes: list[str]) -> bool:
     return any(present(q, text) or (len(text.split()) >= 6 and present(text, q)) for q in quotes)
+
+
+def needed_sentences(index, quotes: list[str]) -> frozenset[str]:
+    """The sentences of the sources (`sentence_key`) that hold a quote, or lie within one
+    (`_sentence_label` for every sentence, through an index of word trigrams)."""
+    from assistant.evidence import sentence_key
+    from evals.metrics import PRESENT, trigrams, words
+
+    if getattr(index, "_trigram_postings", None) is None:
+        texts = [index.by_id[pid].text[a:b] for pid, a, b in index.sentence_spans]
+        grams = [trigrams(words(t)) for t in texts]
+        postings: dict[tuple, list[int]] = {}
+        for row, g in enumerate(grams):
+            for gram in g:
+                postings.setdefault(gram, []).append(row)
+        index._trigram_postings = (texts, grams, postings)
+    texts, grams, postings = index._trigram_postings
+    found = set()
+    for quote in quotes:
+        q = trigrams(words(quote))
+        for row in {r for gram in q for r in postings.get(gram, ())}:
+            shared = len(q & grams[row])
+            if shared >= PRESENT * len(q) or (len(texts[row].split()) >= 6 and shared >= PRESENT * len(grams[row])):
+                found.add(sentence_key(texts[row]))
+    return frozenset(found)
 
 
 def extract_items(composer, questions, cases) -> list[Item]:
@@ -333,7 +360,8 @@ def extract_items(composer, questions, cases) -> list[Item]:
             continue
         quotes = [q for p in points for q in p]
         items.append(Item(plan, evidence, np.vstack([c.x for c in found]),
-                          np.array([_sentence_label(c.text, quotes) for c in found], dtype=float), points))
+                          np.array([_sentence_label(c.text, quotes) for c in found], dtype=float), points,
+                          np.array([c.row for c in found]), needed_sentences(composer.index, quotes)))
     return items
 
 
@@ -350,36 +378,74 @@ def shown_coverage(composer, items: list[Item], scorer) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def train_extracts(composer, questions, cases, out=None) -> dict:
-    from assistant.evidence import EXTRACT_FEATURES
+def demand_from(index, items: list[Item]):
+    """The demand of each sentence as the items' gold quotes show it."""
+    from collections import Counter
+
+    from assistant.evidence import Demand
+
+    return Demand(index, Counter(key for item in items for key in item.needed))
+
+
+def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dict:
+    """The extract scorer, and the sentences' demand it reads. Demand is stacked: each dev
+    item's candidates are scored with the demand of the other folds' items, as a new question's
+    would be, so the scorer learns how far demand counts for a question it has not seen."""
+    from assistant.evidence import _DEMAND, DEMAND_FILE, DEMAND_SIMILARITY, EXTRACT_FEATURES
     from assistant.rank import with_meta
 
-    out = out or EXTRACT_FILE
+    out, demand_out = out or EXTRACT_FILE, demand_out or DEMAND_FILE
+    composer.demand = None  # the column is filled below, fold by fold
     items = extract_items(composer, questions, cases)
     before = composer.scorer
+    index = composer.index
 
-    def fit_items(chosen: list[Item], l2: float) -> Ranker:
-        x = np.vstack([i.x for i in chosen])
-        y = np.concatenate([i.y for i in chosen])
-        w = np.concatenate([np.full(len(i.y), 1.0 / len(i.y)) for i in chosen]) * len(chosen)
-        return with_meta(fit_logistic(x, y, l2=l2, sample_weight=w), EXTRACT_FEATURES, {})
+    def out_of_fold(ids: list[int]) -> dict[int, object]:
+        demand = {}
+        for train_rows, held in folds(len(ids)):
+            fitted = demand_from(index, [items[ids[i]] for i in train_rows])
+            demand.update({ids[i]: fitted for i in held})
+        return demand
+
+    def fit_items(ids: list[int], demand: dict[int, object], l2: float) -> Ranker:
+        xs = []
+        for i in ids:
+            x = items[i].x.copy()
+            x[:, _DEMAND] = demand[i].of(items[i].rows)
+            xs.append(x)
+        y = np.concatenate([items[i].y for i in ids])
+        w = np.concatenate([np.full(len(items[i].y), 1.0 / len(items[i].y)) for i in ids]) * len(ids)
+        return with_meta(fit_logistic(np.vstack(xs), y, l2=l2, sample_weight=w), EXTRACT_FEATURES, {})
 
     cv = {}
     for l2 in (0.3, 3.0, 30.0):
         total = 0.0
         for train_rows, held in folds(len(items)):
-            model = fit_items([items[i] for i in train_rows], l2)
+            ids = [int(i) for i in train_rows]
+            model = fit_items(ids, out_of_fold(ids), l2)
+            composer.demand = demand_from(index, [items[i] for i in ids])
             test = [items[i] for i in held]
             total += shown_coverage(composer, test, model) * len(test)
         cv[l2] = round(total / len(items), 4)
     best = max(cv, key=lambda l2: (cv[l2], l2))
+    composer.demand = None
     baseline = round(shown_coverage(composer, items, before), 4)
-    model = fit_items(items, best)
+    everything = list(range(len(items)))
+    model = fit_items(everything, out_of_fold(everything), best)
+    composer.demand = demand_from(index, items)
     meta = {
         "trained_on": "evals/data/dev (answerable questions and cases)", "items": len(items), "seed": SEED,
         "folds": FOLDS, "l2": best, "cv_shown_coverage_by_l2": {str(k): v for k, v in cv.items()},
         "shown_coverage_before": baseline, "data_sha256": data_hash(questions, cases),
     }
     out.write_text(with_meta(model, EXTRACT_FEATURES, meta).to_json() + "\n", encoding="utf-8")
+    from collections import Counter
+
+    counts = Counter(key for item in items for key in item.needed)
+    demand_out.write_text(json.dumps({
+        "meta": {"trained_on": meta["trained_on"], "items": len(items), "similarity": DEMAND_SIMILARITY,
+                 "data_sha256": meta["data_sha256"]},
+        "sentences": [{"text": k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+    }, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     composer.scorer = with_meta(model, EXTRACT_FEATURES, meta)
     return meta

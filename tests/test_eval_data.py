@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -105,3 +106,23 @@ def test_sentence_labels_are_sentences_of_the_corpus(corpus_assistant):
     assert len(rows) >= 200
     assert [r["text"] for r in rows if r["text"] not in sentences] == []
     assert {r["label"] for r in rows} == {"guidance", "finding", "illustration", "background"}
+
+
+def test_the_shipped_demand_counts_sentences_of_the_corpus_from_dev_alone(corpus_assistant):
+    """`demand.json` holds sentences of the sources (as the index cuts them) with how many dev
+    questions and case points needed each: a count no larger than dev's items, fitted on dev as
+    it stands, and matched to the index when loaded."""
+    import json
+
+    from assistant.evidence import DEMAND_FILE, Demand, sentence_key
+    from evals.train_ranker import data_hash
+
+    data = json.loads(DEMAND_FILE.read_text(encoding="utf-8"))
+    index = corpus_assistant.index
+    sentences = {sentence_key(index.by_id[pid].text[a:b]) for pid, a, b in index.sentence_spans}
+    assert [s["text"] for s in data["sentences"] if s["text"] not in sentences] == []
+    assert all(1 <= s["count"] <= data["meta"]["items"] for s in data["sentences"])
+    assert data["meta"]["data_sha256"] == data_hash(load_questions("dev"), load_cases("dev"))
+    demand = Demand.load(index)
+    values = demand.of(np.arange(len(index.sentence_spans)))
+    assert (values > 0).sum() >= len(data["sentences"]) and (values == 0).any()

@@ -214,6 +214,29 @@ def test_a_case_is_split_into_its_aspects():
     assert all(len(a.split()) >= 3 for a in found)
 
 
+def test_demand_is_shared_by_sentences_saying_the_same_and_by_no_others():
+    """A sentence dev answers needed carries log(1 + count); a copy of it within the similarity
+    (another area's protocol saying the same) shares it; an unrelated sentence has none; a
+    needed sentence the library no longer holds counts for nothing."""
+    from types import SimpleNamespace
+
+    from assistant.evidence import Demand
+
+    texts = ["Store methadone in a locked box.", "Store  methadone in a locked safe box.", "Visit the family weekly."]
+    passage = _passage(" ".join(texts))
+    spans, start = [], 0
+    for t in texts:
+        spans.append(("p", start, start + len(t)))
+        start += len(t) + 1
+    vectors = np.array([[1.0, 0.0], [0.96, 0.28], [0.0, 1.0]], dtype=np.float32)
+    index = SimpleNamespace(sentence_spans=spans, by_id={"p": passage}, sentence_vectors=vectors, sentence_rows=None)
+    demand = Demand(index, {"Store methadone in a locked box.": 3.0, "A sentence since removed.": 9.0}, similarity=0.9)
+    assert demand.of(np.array([0, 1, 2])).tolist() == pytest.approx([math.log(4), math.log(4), 0.0])
+    assert demand.of(np.array([2, 0])).tolist() == pytest.approx([0.0, math.log(4)])  # from the cache, in order
+    far = Demand(index, {"Store methadone in a locked box.": 3.0}, similarity=0.99)
+    assert far.of(np.array([1])).tolist() == [0.0]
+
+
 def test_logistic_fit_learns_a_separating_feature():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 3))
