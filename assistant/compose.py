@@ -87,8 +87,7 @@ def validate_question(question: str) -> str:
 
 
 class Composer:
-    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None, scorer=None, urgency=None,
-                 demand=None):
+    def __init__(self, retriever: Retriever, tuning: Tuning = DEFAULT, decline=None, scorer=None, urgency=None):
         self.retriever = retriever
         self.tuning = tuning
         self.scorer = scorer if scorer is not None else load_extract_scorer()
@@ -97,7 +96,7 @@ class Composer:
         self.decline = load_decline() if decline is None else (decline or None)
         self.question_kind = load_question_kind() if decline is None else None  # one of the decline model's inputs
         self.urgency = load_urgency() if urgency is None else (urgency or None)
-        self._demand: Demand | None | bool = demand if demand is not None else True  # True: load when first needed
+        self._demand: Demand | None | bool = True  # True: `demand.json`, loaded when first needed
         self._routes: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
 
     @property
@@ -107,7 +106,7 @@ class Composer:
     @property
     def demand(self) -> Demand | None:
         """How often dev answers needed each sentence (`demand.json`), matched to this index's
-        sentences when first needed. `demand=False`: none (while fitting one)."""
+        sentences when first needed; set to None for none (while fitting one)."""
         if self._demand is True:
             self._demand = Demand.load(self.index)
         return self._demand or None
