@@ -156,7 +156,12 @@ URGENT_PROTOTYPES = (
 
 def past_or_general(text: str) -> bool:
     """A text about the past, or a general or training question, with nothing said of now."""
-    return bool((_PAST.search(text) or _GENERAL.search(text)) and not _NOW.search(text))
+    return bool((_PAST.search(text) or _GENERAL.search(text)) and not speaks_of_now(text))
+
+
+def speaks_of_now(text: str) -> bool:
+    """The text says when, and it is now ("tonight", "right now", "just", a clock time)."""
+    return bool(_NOW.search(text))
 
 
 def urgent_signals(text: str) -> list[str]:

@@ -318,9 +318,11 @@ def test_urgency_features_read_the_plan_and_the_closest_kind_of_risk():
     from assistant.compose import URGENCY_FEATURES, urgency_features
 
     x = urgency_features(plan("Dad has passed out drunk and the baby is crying"), np.array([0.2, 0.7, 0.1]))
-    assert x[:3].tolist() == [1.0, 0.0, 0.7] and len(URGENCY_FEATURES) >= 3
+    assert x[:4].tolist() == [1.0, 0.0, 0.7, 0.0] and len(URGENCY_FEATURES) >= 4
+    tonight = urgency_features(plan("Mum's gone out and the kids are on their own tonight"), np.array([0.6]))
+    assert tonight[3] == 1.0
     calm = urgency_features(plan("Last year mum overdosed; she has been stable since"), np.array([0.5, 0.1]))
-    assert calm[:3].tolist() == [0.0, 1.0, 0.5]
+    assert calm[:4].tolist() == [0.0, 1.0, 0.5, 0.0]
 
 
 @pytest.mark.parametrize("text, contact", [
