@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import sys
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -319,29 +320,30 @@ def _sentence_label(text: str, quotes: list[str]) -> bool:
     return any(present(q, text) or (len(text.split()) >= 6 and present(text, q)) for q in quotes)
 
 
-def needed_sentences(index, quotes: list[str]) -> frozenset[str]:
-    """The sentences of the sources (`sentence_key`) that hold a quote, or lie within one
-    (`_sentence_label` for every sentence, through an index of word trigrams)."""
-    from assistant.evidence import sentence_key
-    from evals.metrics import PRESENT, trigrams, words
+class SentencesHolding:
+    """The sentences of the sources (`sentence_key`) that hold a quote or lie within one, by
+    `_sentence_label`, asked only of the sentences that share a word trigram with the quote
+    (no other can pass it)."""
 
-    if getattr(index, "_trigram_postings", None) is None:
-        texts = [index.by_id[pid].text[a:b] for pid, a, b in index.sentence_spans]
-        grams = [trigrams(words(t)) for t in texts]
-        postings: dict[tuple, list[int]] = {}
-        for row, g in enumerate(grams):
-            for gram in g:
-                postings.setdefault(gram, []).append(row)
-        index._trigram_postings = (texts, grams, postings)
-    texts, grams, postings = index._trigram_postings
-    found = set()
-    for quote in quotes:
-        q = trigrams(words(quote))
-        for row in {r for gram in q for r in postings.get(gram, ())}:
-            shared = len(q & grams[row])
-            if shared >= PRESENT * len(q) or (len(texts[row].split()) >= 6 and shared >= PRESENT * len(grams[row])):
-                found.add(sentence_key(texts[row]))
-    return frozenset(found)
+    def __init__(self, index):
+        from evals.metrics import trigrams, words
+
+        self.texts = [index.by_id[pid].text[a:b] for pid, a, b in index.sentence_spans]
+        self.postings: dict[tuple, list[int]] = {}
+        for row, text in enumerate(self.texts):
+            for gram in trigrams(words(text)):
+                self.postings.setdefault(gram, []).append(row)
+
+    def __call__(self, quotes: list[str]) -> frozenset[str]:
+        from assistant.evidence import sentence_key
+        from evals.metrics import trigrams, words
+
+        found = set()
+        for quote in quotes:
+            for row in {r for gram in trigrams(words(quote)) for r in self.postings.get(gram, ())}:
+                if _sentence_label(self.texts[row], [quote]):
+                    found.add(sentence_key(self.texts[row]))
+        return frozenset(found)
 
 
 def extract_items(composer, questions, cases) -> list[Item]:
@@ -349,6 +351,7 @@ def extract_items(composer, questions, cases) -> list[Item]:
 
     t = composer.tuning
     items = []
+    holding = SentencesHolding(composer.index)
     texts = [(q.question, q.area, [[g.quote] for g in q.gold]) for q in questions if q.answerable]
     texts += [(c.vignette, c.area, [[g.quote for g in p.gold] for p in c.points]) for c in cases]
     for text, area, points in texts:
@@ -361,7 +364,7 @@ def extract_items(composer, questions, cases) -> list[Item]:
         quotes = [q for p in points for q in p]
         items.append(Item(plan, evidence, np.vstack([c.x for c in found]),
                           np.array([_sentence_label(c.text, quotes) for c in found], dtype=float), points,
-                          np.array([c.row for c in found]), needed_sentences(composer.index, quotes)))
+                          np.array([c.row for c in found]), holding(quotes)))
     return items
 
 
@@ -378,13 +381,16 @@ def shown_coverage(composer, items: list[Item], scorer) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
+def demand_counts(items: list[Item]) -> Counter:
+    """Each sentence of the sources that the items' gold quotes lie in: how many items."""
+    return Counter(key for item in items for key in item.needed)
+
+
 def demand_from(index, items: list[Item]):
     """The demand of each sentence as the items' gold quotes show it."""
-    from collections import Counter
-
     from assistant.evidence import Demand
 
-    return Demand(index, Counter(key for item in items for key in item.needed))
+    return Demand(index, demand_counts(items))
 
 
 def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dict:
@@ -439,9 +445,7 @@ def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dic
         "shown_coverage_before": baseline, "data_sha256": data_hash(questions, cases),
     }
     out.write_text(with_meta(model, EXTRACT_FEATURES, meta).to_json() + "\n", encoding="utf-8")
-    from collections import Counter
-
-    counts = Counter(key for item in items for key in item.needed)
+    counts = demand_counts(items)
     demand_out.write_text(json.dumps({
         "meta": {"trained_on": meta["trained_on"], "items": len(items), "similarity": DEMAND_SIMILARITY,
                  "data_sha256": meta["data_sha256"]},
