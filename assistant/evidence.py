@@ -8,11 +8,12 @@ passages are ranked by the learned passage ranker; the sentences of the top pass
 scored by a second small learned model (the extract scorer), from features that say nothing
 about particular questions: how similar the sentence is to the text and to its closest aspect,
 how well its passage ranked, what kind of sentence it is, and how often answers on dev needed
-it (`Demand`).
+it, all of them and those of the dev items most like this text (`Demand`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -43,15 +44,22 @@ EXTRACT_FEATURES = (
     "concern_rank",  # 1 / (1 + its rank among the candidates for the concern it is closest to)
     "concern_votes",  # for how many of the case's concerns it is among the three best candidates
     "demand",  # log(1 + how many dev questions and case points needed it or a sentence saying the same)
+    "neighbour_demand",  # ... counting only the NEIGHBOURS dev items whose text is closest to this one
 )
 VOTE_TOP = 3
-_CONCERN_RANK, _CONCERN_VOTES, _DEMAND = (EXTRACT_FEATURES.index(n) for n in ("concern_rank", "concern_votes", "demand"))
+_CONCERN_RANK, _CONCERN_VOTES, _DEMAND, _NEIGHBOUR_DEMAND = (
+    EXTRACT_FEATURES.index(n) for n in ("concern_rank", "concern_votes", "demand", "neighbour_demand"))
 DEMAND_FILE = Path(__file__).with_name("demand.json")
 # Sentences this close (cosine) share their demand: a copy in another area's protocol, or a
 # protocol saying the same. Dev (before its last 75 questions and 14 cases), cross-validated
 # shown coverage of the extract scorer in a first trial: 0.402 at 0.9, 0.403 for the same text
 # only, 0.394 at 0.8 (0.380 without the feature).
 DEMAND_SIMILARITY = 0.9
+# The dev items (questions and cases) closest to a new text whose needs count for its
+# neighbour demand. Dev, cross-validated shown coverage of the extract scorer (448 items, a
+# first trial): 0.378 without it; with it 0.399 / 0.398 / 0.394 at 5 / 10 / 25 neighbours, and
+# 0.396 with 15 weighted by similarity. 10: the middle of a tie.
+NEIGHBOURS = 10
 
 
 def sentence_key(text: str) -> str:
@@ -63,12 +71,20 @@ class Demand:
     lies in it, or in a sentence of the sources within DEMAND_SIMILARITY of it, as log(1 + n).
     A prior that knows nothing of the question, like a search engine's static rank: of the
     sentences relevant to a case, the ones practitioners' questions keep needing (the referral
-    threshold, safe storage, the questions to ask) before the rest. Learned from dev by `hha
-    train-ranker` (`demand.json`: each needed sentence's text and count); a sentence of a
-    protocol added later has the demand of the sentences it repeats, else none."""
+    threshold, safe storage, the questions to ask) before the rest.
 
-    def __init__(self, index, needed: dict[str, float], similarity: float = DEMAND_SIMILARITY):
-        self.index, self.similarity = index, similarity
+    And the same count over the NEIGHBOURS dev items whose text is closest to the new one
+    (`near`): what was needed by questions and cases like this one, as a search engine learns
+    from the clicks of similar queries. A new pregnancy case has the pre-birth sentences that
+    dev's pregnancy cases needed, not the storage ones that most cases need.
+
+    Learned from dev by `hha train-ranker` (`demand.json`: each needed sentence's text and
+    count, each dev item's text vector and the sentences it needed); a sentence of a protocol
+    added later has the demand of the sentences it repeats, else none."""
+
+    def __init__(self, index, needed: dict[str, float], similarity: float = DEMAND_SIMILARITY,
+                 items: tuple[np.ndarray, list[list[str]]] | None = None, neighbours: int = NEIGHBOURS):
+        self.index, self.similarity, self.neighbours = index, similarity, neighbours
         rows: dict[str, int] = {}
         for row, (pid, a, b) in enumerate(index.sentence_spans):
             key = sentence_key(index.by_id[pid].text[a:b])
@@ -77,6 +93,17 @@ class Demand:
         self._needed = self._vectors(list(rows.values()))
         self._counts = np.array([needed[k] for k in rows], dtype=np.float32)
         self._cache = np.full(len(index.sentence_spans), np.nan, dtype=np.float32)
+        # Which dev items needed each counted sentence (sentences x items), and each item's text vector.
+        item_vectors, needs = items if items is not None else (np.zeros((0, self._needed.shape[1])), [])
+        self._item_vectors = np.asarray(item_vectors, dtype=np.float32)
+        column = {key: n for n, key in enumerate(rows)}
+        self._needed_by = np.zeros((len(rows), len(needs)), dtype=np.float32)
+        for item, keys in enumerate(needs):
+            for key in keys:
+                if key in column:
+                    self._needed_by[column[key], item] = 1.0
+        # Per row, which items needed it (or its like), as bits: 56 bytes a row for 448 items.
+        self._items_of = np.zeros((len(index.sentence_spans), (len(needs) + 7) // 8), dtype=np.uint8)
 
     def _vectors(self, rows: list[int]) -> np.ndarray:
         index = self.index
@@ -90,18 +117,42 @@ class Demand:
         values = self._cache[rows]
         missing = np.unique(rows[np.isnan(values)])
         if len(missing):
-            close = (self._vectors(list(missing)) @ self._needed.T) >= self.similarity
-            self._cache[missing] = np.log1p(close.astype(np.float32) @ self._counts)
+            close = ((self._vectors(list(missing)) @ self._needed.T) >= self.similarity).astype(np.float32)
+            self._cache[missing] = np.log1p(close @ self._counts)
+            self._items_of[missing] = np.packbits((close @ self._needed_by) > 0, axis=1)
             values = self._cache[rows]
         return values.astype(float)
+
+    def near(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Each row's demand among the NEIGHBOURS dev items closest to the text of `vector`."""
+        if not len(self._item_vectors) or not len(rows):
+            return np.zeros(len(rows))
+        self.of(rows)
+        closest = np.argsort(-(self._item_vectors @ vector), kind="stable")[: self.neighbours]
+        needed_by = np.unpackbits(self._items_of[rows], axis=1, count=len(self._item_vectors))
+        return np.log1p(needed_by[:, closest].sum(axis=1).astype(float))
 
     @classmethod
     def load(cls, index, path: Path = DEMAND_FILE) -> Demand | None:
         if not path.exists():
             return None
         data = json.loads(path.read_text(encoding="utf-8"))
+        texts = [s["text"] for s in data["sentences"]]
+        items = data.get("items", [])
+        vectors = np.array([decode_vector(i["vector"]) for i in items], dtype=np.float32).reshape(len(items), -1)
         return cls(index, {s["text"]: float(s["count"]) for s in data["sentences"]},
-                   data["meta"].get("similarity", DEMAND_SIMILARITY))
+                   data["meta"].get("similarity", DEMAND_SIMILARITY),
+                   items=(vectors, [[texts[n] for n in i["needs"]] for i in items]),
+                   neighbours=data["meta"].get("neighbours", NEIGHBOURS))
+
+
+def encode_vector(vector: np.ndarray) -> str:
+    """A text vector as stored in `demand.json`: half precision, base64 (0.8 KB, not 8 of digits)."""
+    return base64.b64encode(np.asarray(vector, dtype="<f2").tobytes()).decode("ascii")
+
+
+def decode_vector(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f2").astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -207,7 +258,7 @@ def candidates(index, evidence: Evidence, hits_per_query: int, demand: Demand | 
                 to_text, to_aspect, best_score[pid] - top, 1.0 / (1 + best_rank[pid]),
                 sum(w for t, w in terms.items() if t in words) / total,
                 kind == GUIDANCE, kind == FINDING, kind == BACKGROUND, asks_question(text),
-                math.log(1 + len(text.split())), best_here - to_text, 0.0, 0.0, 0.0,
+                math.log(1 + len(text.split())), best_here - to_text, 0.0, 0.0, 0.0, 0.0,
             ], dtype=float)
             out.append(Candidate(row=row, passage=passage, span=(a, b), kind=kind, query=j, x=x))
     if out:
@@ -218,11 +269,13 @@ def candidates(index, evidence: Evidence, hits_per_query: int, demand: Demand | 
         ranks = np.argsort(np.argsort(-columns, axis=0, kind="stable"), axis=0)
         votes = (ranks < VOTE_TOP).sum(axis=1)
         needed = demand.of(own) if demand is not None else np.zeros(len(out))
+        near = demand.near(evidence.vectors[0], own) if demand is not None else np.zeros(len(out))
         for n, c in enumerate(out):
             column = max(0, c.query - 1) if sims.shape[1] > 1 else 0
             c.x[_CONCERN_RANK] = 1.0 / (1 + ranks[n, column])
             c.x[_CONCERN_VOTES] = votes[n]
             c.x[_DEMAND] = needed[n]
+            c.x[_NEIGHBOUR_DEMAND] = near[n]
     return out
 
 

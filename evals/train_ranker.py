@@ -386,18 +386,33 @@ def demand_counts(items: list[Item]) -> Counter:
     return Counter(key for item in items for key in item.needed)
 
 
+def item_vector(item: Item) -> np.ndarray:
+    """An item's text vector as `demand.json` stores it (half precision), so that the neighbours
+    found in training are the ones found from the shipped file."""
+    return item.evidence.vectors[0].astype(np.float16).astype(np.float32)
+
+
 def demand_from(index, items: list[Item]):
-    """The demand of each sentence as the items' gold quotes show it."""
+    """The demand of each sentence as the items' gold quotes show it, overall and by neighbours."""
     from assistant.evidence import Demand
 
-    return Demand(index, demand_counts(items))
+    vectors = np.array([item_vector(i) for i in items], dtype=np.float32)
+    return Demand(index, demand_counts(items), items=(vectors, [sorted(i.needed) for i in items]))
 
 
 def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dict:
     """The extract scorer, and the sentences' demand it reads. Demand is stacked: each dev
     item's candidates are scored with the demand of the other folds' items, as a new question's
     would be, so the scorer learns how far demand counts for a question it has not seen."""
-    from assistant.evidence import _DEMAND, DEMAND_FILE, DEMAND_SIMILARITY, EXTRACT_FEATURES
+    from assistant.evidence import (
+        _DEMAND,
+        _NEIGHBOUR_DEMAND,
+        DEMAND_FILE,
+        DEMAND_SIMILARITY,
+        EXTRACT_FEATURES,
+        NEIGHBOURS,
+        encode_vector,
+    )
     from assistant.rank import with_meta
 
     out, demand_out = out or EXTRACT_FILE, demand_out or DEMAND_FILE
@@ -418,6 +433,7 @@ def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dic
         for i in ids:
             x = items[i].x.copy()
             x[:, _DEMAND] = demand[i].of(items[i].rows)
+            x[:, _NEIGHBOUR_DEMAND] = demand[i].near(items[i].evidence.vectors[0], items[i].rows)
             xs.append(x)
         y = np.concatenate([items[i].y for i in ids])
         w = np.concatenate([np.full(len(items[i].y), 1.0 / len(items[i].y)) for i in ids]) * len(ids)
@@ -446,10 +462,15 @@ def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dic
     }
     out.write_text(with_meta(model, EXTRACT_FEATURES, meta).to_json() + "\n", encoding="utf-8")
     counts = demand_counts(items)
+    texts = [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    number = {k: n for n, k in enumerate(texts)}
     demand_out.write_text(json.dumps({
         "meta": {"trained_on": meta["trained_on"], "items": len(items), "similarity": DEMAND_SIMILARITY,
-                 "data_sha256": meta["data_sha256"]},
-        "sentences": [{"text": k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+                 "neighbours": NEIGHBOURS, "data_sha256": meta["data_sha256"]},
+        "sentences": [{"text": k, "count": counts[k]} for k in texts],
+        # Each item's text vector and the sentences it needed (their numbers above): the neighbour demand.
+        "items": [{"needs": sorted(number[k] for k in i.needed), "vector": encode_vector(item_vector(i))}
+                  for i in items],
     }, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     composer.scorer = with_meta(model, EXTRACT_FEATURES, meta)
     return meta

@@ -114,7 +114,7 @@ def test_the_shipped_demand_counts_sentences_of_the_corpus_from_dev_alone(corpus
     it stands, and matched to the index when loaded."""
     import json
 
-    from assistant.evidence import DEMAND_FILE, Demand, sentence_key
+    from assistant.evidence import DEMAND_FILE, Demand, decode_vector, sentence_key
     from evals.train_ranker import data_hash
 
     data = json.loads(DEMAND_FILE.read_text(encoding="utf-8"))
@@ -126,3 +126,12 @@ def test_the_shipped_demand_counts_sentences_of_the_corpus_from_dev_alone(corpus
     demand = Demand.load(index)
     values = demand.of(np.arange(len(index.sentence_spans)))
     assert (values > 0).sum() >= len(data["sentences"]) and (values == 0).any()
+    # One entry per dev item for the neighbour demand: a text vector and the counted sentences it needed.
+    assert len(data["items"]) == data["meta"]["items"]
+    assert all(0 <= n < len(data["sentences"]) for item in data["items"] for n in item["needs"])
+    needs = Counter(n for item in data["items"] for n in item["needs"])
+    assert [needs[n] for n in range(len(data["sentences"]))] == [s["count"] for s in data["sentences"]]
+    first = decode_vector(data["items"][0]["vector"])
+    assert first.shape == (index.sentence_vectors.shape[1],) and abs(float(first @ first) - 1.0) < 0.01
+    own = demand.near(first, np.arange(len(index.sentence_spans)))
+    assert ((own > 0) <= (values > 0)).all() and (own > 0).any()  # its neighbours' needs, a part of all

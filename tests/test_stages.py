@@ -236,6 +236,18 @@ def test_demand_is_shared_by_sentences_saying_the_same_and_by_no_others():
     far = Demand(index, {"Store methadone in a locked box.": 3.0}, similarity=0.99)
     assert far.of(np.array([1])).tolist() == [0.0]
 
+    # By neighbours: only the dev items closest to the new text count. A storage question's
+    # nearest item needed the locked box (and so its copy); a visiting question's, the visits.
+    items = (np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32),
+             [["Store methadone in a locked box."], ["Visit the family weekly."]])
+    counts = {"Store methadone in a locked box.": 1.0, "Visit the family weekly.": 1.0}
+    near = Demand(index, counts, similarity=0.9, items=items, neighbours=1)
+    rows = np.array([0, 1, 2])
+    assert near.near(np.array([0.9, 0.1], dtype=np.float32), rows).tolist() == pytest.approx([math.log(2)] * 2 + [0.0])
+    assert near.near(np.array([0.1, 0.9], dtype=np.float32), rows).tolist() == pytest.approx([0.0, 0.0, math.log(2)])
+    both = Demand(index, counts, similarity=0.9, items=items, neighbours=2)
+    assert both.near(np.array([0.1, 0.9], dtype=np.float32), rows).tolist() == pytest.approx([math.log(2)] * 3)
+
 
 def test_logistic_fit_learns_a_separating_feature():
     rng = np.random.default_rng(0)
