@@ -261,7 +261,8 @@ class Composer:
         questions to explore, extracts per passage. A sentence that leans on the one before it
         comes with it."""
         t = self.tuning
-        found = candidates(self.index, evidence, t.case_hits if plan.case else t.question_hits, self.demand)
+        found = candidates(self.index, evidence, t.case_hits if plan.case else t.question_hits, self.demand,
+                           area=plan.area)
         if not found:
             return []
         scores = self.scorer.score(np.vstack([c.x for c in found]))

@@ -60,6 +60,11 @@ DEMAND_SIMILARITY = 0.9
 # first trial): 0.378 without it; with it 0.399 / 0.398 / 0.394 at 5 / 10 / 25 neighbours, and
 # 0.396 with 15 weighted by similarity. 10: the middle of a tie.
 NEIGHBOURS = 10
+# A sentence that this many of those neighbours needed joins the candidates (with its passage's
+# other sentences) even when no query ranked its passage near the top. Dev, cross-validated
+# shown coverage (448 items, a first trial): 0.398 without; 0.449 / 0.459 / 0.442 / 0.409 when
+# 1 / 2 / 3 / 5 of the 10 agree.
+NEIGHBOURS_AGREE = 2
 
 
 def sentence_key(text: str) -> str:
@@ -83,13 +88,15 @@ class Demand:
     added later has the demand of the sentences it repeats, else none."""
 
     def __init__(self, index, needed: dict[str, float], similarity: float = DEMAND_SIMILARITY,
-                 items: tuple[np.ndarray, list[list[str]]] | None = None, neighbours: int = NEIGHBOURS):
-        self.index, self.similarity, self.neighbours = index, similarity, neighbours
+                 items: tuple[np.ndarray, list[list[str]]] | None = None, neighbours: int = NEIGHBOURS,
+                 agree: int = NEIGHBOURS_AGREE):
+        self.index, self.similarity, self.neighbours, self.agree = index, similarity, neighbours, agree
         rows: dict[str, int] = {}
         for row, (pid, a, b) in enumerate(index.sentence_spans):
             key = sentence_key(index.by_id[pid].text[a:b])
             if key in needed:
                 rows.setdefault(key, row)
+        self._first_rows = np.array(list(rows.values()), dtype=int)  # each counted sentence's row
         self._needed = self._vectors(list(rows.values()))
         self._counts = np.array([needed[k] for k in rows], dtype=np.float32)
         self._cache = np.full(len(index.sentence_spans), np.nan, dtype=np.float32)
@@ -128,9 +135,20 @@ class Demand:
         if not len(self._item_vectors) or not len(rows):
             return np.zeros(len(rows))
         self.of(rows)
-        closest = np.argsort(-(self._item_vectors @ vector), kind="stable")[: self.neighbours]
         needed_by = np.unpackbits(self._items_of[rows], axis=1, count=len(self._item_vectors))
-        return np.log1p(needed_by[:, closest].sum(axis=1).astype(float))
+        return np.log1p(needed_by[:, self.closest(vector)].sum(axis=1).astype(float))
+
+    def closest(self, vector: np.ndarray) -> np.ndarray:
+        """The NEIGHBOURS dev items whose text is closest to the text of `vector`."""
+        return np.argsort(-(self._item_vectors @ vector), kind="stable")[: self.neighbours]
+
+    def agreed(self, vector: np.ndarray) -> np.ndarray:
+        """The rows of the sentences that at least NEIGHBOURS_AGREE of the closest dev items
+        needed (each sentence at the first row of the index that holds its text)."""
+        if not len(self._item_vectors):
+            return np.zeros(0, dtype=int)
+        votes = self._needed_by[:, self.closest(vector)].sum(axis=1)
+        return self._first_rows[votes >= self.agree]
 
     @classmethod
     def load(cls, index, path: Path = DEMAND_FILE) -> Demand | None:
@@ -143,7 +161,8 @@ class Demand:
         return cls(index, {s["text"]: float(s["count"]) for s in data["sentences"]},
                    data["meta"].get("similarity", DEMAND_SIMILARITY),
                    items=(vectors, [[texts[n] for n in i["needs"]] for i in items]),
-                   neighbours=data["meta"].get("neighbours", NEIGHBOURS))
+                   neighbours=data["meta"].get("neighbours", NEIGHBOURS),
+                   agree=data["meta"].get("neighbours_agree", NEIGHBOURS_AGREE))
 
 
 def encode_vector(vector: np.ndarray) -> str:
@@ -218,10 +237,12 @@ class Candidate:
         return self.kind == GUIDANCE and asks_question(self.text)
 
 
-def candidates(index, evidence: Evidence, hits_per_query: int, demand: Demand | None = None) -> list[Candidate]:
-    """The sentences of each query's top passages, with their features."""
+def candidates(index, evidence: Evidence, hits_per_query: int, demand: Demand | None = None,
+               area: str | None = None) -> list[Candidate]:
+    """The sentences of each query's top passages, and of the passages holding a sentence the
+    dev items closest to the text agreed they needed, with their features."""
     best_score: dict[str, float] = {}
-    best_rank: dict[str, int] = {}
+    best_rank: dict[str, float] = {}
     for hits in evidence.hits:
         for rank, hit in enumerate(hits[:hits_per_query], start=1):
             pid = hit.passage.id
@@ -230,6 +251,18 @@ def candidates(index, evidence: Evidence, hits_per_query: int, demand: Demand | 
     if not best_score:
         return []
     top = max(best_score.values())
+    if demand is not None:
+        # Ranked below every passage a query found (the features say so): a pregnancy case's
+        # pre-birth referral sentence, which dev's pregnancy cases needed, though the case's
+        # words did not bring its passage up. Never another area's own arrangements.
+        bottom = min(best_score.values()) - 1.0
+        for row in demand.agreed(evidence.vectors[0]):
+            passage = index.by_id[index.sentence_spans[row][0]]
+            if passage.id in best_score:
+                continue
+            if area is not None and passage.area != area and index.scope_of(passage) == "local":
+                continue
+            best_score[passage.id], best_rank[passage.id] = bottom, math.inf
     q = evidence.queries[0]
     terms = {t: index.bm25.idf(t) * q.weights.get(t, 1.0) for t in set(q.tokens)}
     total = sum(terms.values()) or 1.0

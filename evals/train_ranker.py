@@ -304,16 +304,25 @@ def train_urgency(composer, questions, cases, out=None) -> dict:
 
 @dataclass
 class Item:
-    """A dev question or case with its evidence gathered once: its candidates' features and
-    labels, and the gold quotes (one list per expected point; a question is one point per quote)."""
+    """A dev question or case with its evidence gathered once, and the gold quotes (one list per
+    expected point; a question is one point per quote)."""
 
     plan: object
     evidence: object
-    x: np.ndarray
-    y: np.ndarray
     points: list[list[str]]
-    rows: np.ndarray  # the candidates' sentence rows
     needed: frozenset[str]  # the sentences of the sources its gold quotes lie in (`sentence_key`)
+
+    def candidates(self, composer, demand) -> tuple[np.ndarray, np.ndarray]:
+        """Its candidates' features and labels (whether each holds a gold quote) under `demand`,
+        which also chooses some of the candidates (`Demand.agreed`)."""
+        from assistant.evidence import candidates
+
+        t = composer.tuning
+        found = candidates(composer.index, self.evidence, t.case_hits if self.plan.case else t.question_hits,
+                           demand, area=self.plan.area)
+        quotes = [q for p in self.points for q in p]
+        return (np.vstack([c.x for c in found]),
+                np.array([_sentence_label(c.text, quotes) for c in found], dtype=float))
 
 
 def _sentence_label(text: str, quotes: list[str]) -> bool:
@@ -347,7 +356,7 @@ class SentencesHolding:
 
 
 def extract_items(composer, questions, cases) -> list[Item]:
-    from assistant.evidence import candidates, gather
+    from assistant.evidence import gather
 
     t = composer.tuning
     items = []
@@ -358,13 +367,9 @@ def extract_items(composer, questions, cases) -> list[Item]:
         select_ranker(composer, text)
         plan = composer.plan(text, area=area)
         evidence = gather(plan, composer.retriever, k=t.hits)
-        found = candidates(composer.index, evidence, t.case_hits if plan.case else t.question_hits)
-        if not found:
+        if not any(evidence.hits):
             continue
-        quotes = [q for p in points for q in p]
-        items.append(Item(plan, evidence, np.vstack([c.x for c in found]),
-                          np.array([_sentence_label(c.text, quotes) for c in found], dtype=float), points,
-                          np.array([c.row for c in found]), holding(quotes)))
+        items.append(Item(plan, evidence, points, holding([q for p in points for q in p])))
     return items
 
 
@@ -402,21 +407,20 @@ def demand_from(index, items: list[Item]):
 
 def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dict:
     """The extract scorer, and the sentences' demand it reads. Demand is stacked: each dev
-    item's candidates are scored with the demand of the other folds' items, as a new question's
-    would be, so the scorer learns how far demand counts for a question it has not seen."""
+    item's candidates are chosen and scored with the demand of the other folds' items, as a new
+    question's would be, so the scorer learns how far demand counts for a question it has not seen."""
     from assistant.evidence import (
-        _DEMAND,
-        _NEIGHBOUR_DEMAND,
         DEMAND_FILE,
         DEMAND_SIMILARITY,
         EXTRACT_FEATURES,
         NEIGHBOURS,
+        NEIGHBOURS_AGREE,
         encode_vector,
     )
     from assistant.rank import with_meta
 
     out, demand_out = out or EXTRACT_FILE, demand_out or DEMAND_FILE
-    composer.demand = None  # the column is filled below, fold by fold
+    composer.demand = None  # set below, fold by fold
     items = extract_items(composer, questions, cases)
     before = composer.scorer
     index = composer.index
@@ -428,32 +432,31 @@ def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dic
             demand.update({ids[i]: fitted for i in held})
         return demand
 
-    def fit_items(ids: list[int], demand: dict[int, object], l2: float) -> Ranker:
-        xs = []
-        for i in ids:
-            x = items[i].x.copy()
-            x[:, _DEMAND] = demand[i].of(items[i].rows)
-            x[:, _NEIGHBOUR_DEMAND] = demand[i].near(items[i].evidence.vectors[0], items[i].rows)
-            xs.append(x)
-        y = np.concatenate([items[i].y for i in ids])
-        w = np.concatenate([np.full(len(items[i].y), 1.0 / len(items[i].y)) for i in ids]) * len(ids)
-        return with_meta(fit_logistic(np.vstack(xs), y, l2=l2, sample_weight=w), EXTRACT_FEATURES, {})
+    def rows_of(ids: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The items' candidates and labels, each under the demand of the other folds' items."""
+        demand = out_of_fold(ids)
+        return [items[i].candidates(composer, demand[i]) for i in ids]
 
-    cv = {}
-    for l2 in (0.3, 3.0, 30.0):
-        total = 0.0
-        for train_rows, held in folds(len(items)):
-            ids = [int(i) for i in train_rows]
-            model = fit_items(ids, out_of_fold(ids), l2)
-            composer.demand = demand_from(index, [items[i] for i in ids])
-            test = [items[i] for i in held]
-            total += shown_coverage(composer, test, model) * len(test)
-        cv[l2] = round(total / len(items), 4)
+    def fit_rows(rows: list[tuple[np.ndarray, np.ndarray]], l2: float) -> Ranker:
+        y = np.concatenate([r[1] for r in rows])
+        w = np.concatenate([np.full(len(r[1]), 1.0 / len(r[1])) for r in rows]) * len(rows)
+        return with_meta(fit_logistic(np.vstack([r[0] for r in rows]), y, l2=l2, sample_weight=w),
+                         EXTRACT_FEATURES, {})
+
+    l2s = (0.3, 3.0, 30.0)
+    cv = dict.fromkeys(l2s, 0.0)
+    for train_rows, held in folds(len(items)):
+        ids = [int(i) for i in train_rows]
+        rows = rows_of(ids)  # once per fold, for every l2
+        composer.demand = demand_from(index, [items[i] for i in ids])
+        test = [items[i] for i in held]
+        for l2 in l2s:
+            cv[l2] += shown_coverage(composer, test, fit_rows(rows, l2)) * len(test)
+    cv = {l2: round(total / len(items), 4) for l2, total in cv.items()}
     best = max(cv, key=lambda l2: (cv[l2], l2))
     composer.demand = None
     baseline = round(shown_coverage(composer, items, before), 4)
-    everything = list(range(len(items)))
-    model = fit_items(everything, out_of_fold(everything), best)
+    model = fit_rows(rows_of(list(range(len(items)))), best)
     composer.demand = demand_from(index, items)
     meta = {
         "trained_on": "evals/data/dev (answerable questions and cases)", "items": len(items), "seed": SEED,
@@ -466,7 +469,7 @@ def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dic
     number = {k: n for n, k in enumerate(texts)}
     demand_out.write_text(json.dumps({
         "meta": {"trained_on": meta["trained_on"], "items": len(items), "similarity": DEMAND_SIMILARITY,
-                 "neighbours": NEIGHBOURS, "data_sha256": meta["data_sha256"]},
+                 "neighbours": NEIGHBOURS, "neighbours_agree": NEIGHBOURS_AGREE, "data_sha256": meta["data_sha256"]},
         "sentences": [{"text": k, "count": counts[k]} for k in texts],
         # Each item's text vector and the sentences it needed (their numbers above): the neighbour demand.
         "items": [{"needs": sorted(number[k] for k in i.needed), "vector": encode_vector(item_vector(i))}
