@@ -80,8 +80,8 @@ class Demand:
 
     And the same count over the NEIGHBOURS dev items whose text is closest to the new one
     (`near`): what was needed by questions and cases like this one, as a search engine learns
-    from the clicks of similar queries. A new pregnancy case has the pre-birth sentences that
-    dev's pregnancy cases needed, not the storage ones that most cases need.
+    from the clicks of similar queries: a case of a parent on a methadone script has the
+    questions on take-home doses and a locked safe box that dev's methadone cases needed.
 
     Learned from dev by `hha train-ranker` (`demand.json`: each needed sentence's text and
     count, each dev item's text vector and the sentences it needed); a sentence of a protocol
@@ -252,9 +252,9 @@ def candidates(index, evidence: Evidence, hits_per_query: int, demand: Demand | 
         return []
     top = max(best_score.values())
     if demand is not None:
-        # Ranked below every passage a query found (the features say so): a pregnancy case's
-        # pre-birth referral sentence, which dev's pregnancy cases needed, though the case's
-        # words did not bring its passage up. Never another area's own arrangements.
+        # Ranked below every passage a query found (the features say so): a sentence dev's cases
+        # like this one needed though this case's words did not bring its passage up. Never
+        # another area's own arrangements.
         bottom = min(best_score.values()) - 1.0
         for row in demand.agreed(evidence.vectors[0]):
             passage = index.by_id[index.sentence_spans[row][0]]
