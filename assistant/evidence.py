@@ -81,7 +81,8 @@ class Demand:
     And the same count over the NEIGHBOURS dev items whose text is closest to the new one
     (`near`): what was needed by questions and cases like this one, as a search engine learns
     from the clicks of similar queries: a case of a parent on a methadone script has the
-    questions on take-home doses and a locked safe box that dev's methadone cases needed.
+    questions on children reaching the methadone and a locked safe box that dev's methadone
+    cases needed.
 
     Learned from dev by `hha train-ranker` (`demand.json`: each needed sentence's text and
     count, each dev item's text vector and the sentences it needed); a sentence of a protocol
