@@ -190,3 +190,29 @@ def test_langchain_retriever_plugs_into_chains(corpus_assistant):
     docs = GuidanceRetriever(assistant=corpus_assistant, k=3).invoke("how should foster carers handle contact?")
     assert len(docs) == 3
     assert all(d.metadata["citation"] and d.page_content for d in docs)
+
+
+def test_sentences_the_closest_dev_items_agreed_on_are_weighed_but_never_another_areas_own(corpus_assistant):
+    """A sentence that 2 of the 10 dev items closest to the text needed is a candidate though no
+    query ranked its passage near the top; with the user's area known, another area's own
+    protocol is never brought in that way."""
+    from assistant.evidence import candidates, gather
+
+    composer = corpus_assistant._current()[2]
+    index, t = composer.index, composer.tuning
+    plan = composer.plan("dad on methadone, 2 kids under 5, take home doses, what should I check?")
+    hits = t.case_hits if plan.case else t.question_hits
+    evidence = gather(plan, composer.retriever, k=t.hits)
+    ranked = {h.passage.id for query in evidence.hits for h in query[:hits]}
+    agreed = {index.sentence_spans[r][0] for r in composer.demand.agreed(evidence.vectors[0])}
+    brought = agreed - ranked
+    assert brought  # the case's own words do not bring all of them up
+    found = {c.passage.id for c in candidates(index, evidence, hits, composer.demand)}
+    assert brought <= found and found <= ranked | agreed
+    elsewhere = 0
+    for area in (BEDS, STAFFS):
+        others = {p for p in brought if index.by_id[p].area != area and index.scope_of(index.by_id[p]) == "local"}
+        in_area = {c.passage.id for c in candidates(index, evidence, hits, composer.demand, area=area)}
+        assert not in_area & others and (brought - others) <= in_area
+        elsewhere += len(others)
+    assert elsewhere  # the check above had something to keep out
