@@ -22,7 +22,15 @@ import numpy as np
 
 from assistant.embed import DIMENSIONS
 from assistant.errors import BadQuestionError, UnknownAreaError
-from assistant.evidence import Candidate, Demand, Evidence, candidates, gather, load_extract_scorer
+from assistant.evidence import (
+    Candidate,
+    Demand,
+    Evidence,
+    candidates,
+    decode_vector,
+    gather,
+    load_extract_scorer,
+)
 from assistant.facets import URGENT_PROTOTYPES, detect_facets, find_area, past_or_general, speaks_of_now
 from assistant.kinds import BACKGROUND, FINDING, GUIDANCE
 from assistant.plan import Plan, read_question
@@ -96,6 +104,7 @@ class Composer:
         self.decline = load_decline() if decline is None else (decline or None)
         self.question_kind = load_question_kind() if decline is None else None  # one of the decline model's inputs
         self.urgency = load_urgency() if urgency is None else (urgency or None)
+        self._urgent_neighbours: UrgentNeighbours | None | bool = None  # from the urgency model, when first needed
         self._demand: Demand | None | bool = True  # True: `demand.json`, loaded when first needed
         self._routes: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
 
@@ -182,7 +191,10 @@ class Composer:
         close it comes to each kind of immediate risk. Without one, the typed signals decide,
         or a text very close to a kind of risk."""
         if self.urgency is not None:
-            x = urgency_features(plan, self.prototype_similarities(evidence))
+            if self._urgent_neighbours is None:
+                self._urgent_neighbours = UrgentNeighbours.from_meta(self.urgency.meta) or False
+            near = self._urgent_neighbours.share(evidence.vectors[0]) if self._urgent_neighbours else 0.0
+            x = urgency_features(plan, self.prototype_similarities(evidence), near)
             if self.urgency.score(x[None, :])[0] < self.urgency.meta["threshold"]:
                 return replace(plan, signals=())
             if plan.signals:
@@ -465,15 +477,42 @@ def load_question_kind():
 # "speaks_of_now": the text says when, and it is now ("tonight", "right now", "this morning",
 # "just", a clock time). Dev, cross-validated at the same 8% false alarms: urgent recall 0.81 →
 # 0.92 with it.
-URGENCY_SUMMARY = ("typed_signal", "past_or_general", "closest_kind", "speaks_of_now")
+# "near_urgent": the share of the URGENT_NEIGHBOURS dev texts closest to this one (cosine of
+# their vectors) that are urgent, as fitted: how people who typed something like this meant it.
+# Dev, cross-validated at the same 8% false alarms: urgent recall 0.92 → 1.00 with it (1.00 with
+# 5 neighbours, 0.99 with 20).
+URGENCY_SUMMARY = ("typed_signal", "past_or_general", "closest_kind", "speaks_of_now", "near_urgent")
 URGENCY_FEATURES = URGENCY_SUMMARY + tuple(f"kind_{n}" for n in range(len(URGENT_PROTOTYPES)))
+URGENT_NEIGHBOURS = 10
 
 
-def urgency_features(plan: Plan, similarities: np.ndarray) -> np.ndarray:
-    """The typed signals, the past or general tense, the similarity to each kind of risk, and
-    whether the text speaks of now."""
+def urgency_features(plan: Plan, similarities: np.ndarray, near_urgent: float = 0.0) -> np.ndarray:
+    """The typed signals, the past or general tense, the similarity to each kind of risk,
+    whether the text speaks of now, and how many of the dev texts most like it were urgent."""
     return np.concatenate([[bool(plan.signals), past_or_general(plan.text), float(similarities.max()),
-                            speaks_of_now(plan.text)], similarities]).astype(float)
+                            speaks_of_now(plan.text), near_urgent], similarities]).astype(float)
+
+
+class UrgentNeighbours:
+    """The dev texts the urgency model was fitted on: each one's vector (half precision, in the
+    model's `meta`) and whether a child was at risk now."""
+
+    def __init__(self, vectors: np.ndarray, urgent: np.ndarray, k: int = URGENT_NEIGHBOURS):
+        self.vectors, self.urgent, self.k = np.asarray(vectors, dtype=np.float32), np.asarray(urgent, float), k
+
+    def share(self, vector: np.ndarray) -> float:
+        """The share of the k dev texts closest to the text of `vector` that are urgent."""
+        if not len(self.urgent):
+            return 0.0
+        return float(self.urgent[np.argsort(-(self.vectors @ vector), kind="stable")[: self.k]].mean())
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> UrgentNeighbours | None:
+        data = meta.get("neighbours")
+        if not data:
+            return None
+        vectors = np.array([decode_vector(v) for v in data["vectors"]], dtype=np.float32)
+        return cls(vectors, np.array(data["urgent"], dtype=float), int(data["k"]))
 
 
 def load_urgency():

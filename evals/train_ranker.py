@@ -163,6 +163,7 @@ def main(settings) -> int:
     extracts = train_extracts(composer, questions, load_cases("dev"))
     decline = train_decline(composer, questions)
     urgency = train_urgency(composer, questions, load_cases("dev"))
+    urgency = {k: v for k, v in urgency.items() if k != "neighbours"}  # 600 vectors: in the file, not the log
     print(json.dumps({"ranker": meta, "extracts": extracts, "decline": decline, "urgency": urgency}, indent=2),
           file=sys.stderr)
     print(f"wrote {RANKER_FILE}, {EXTRACT_FILE}, {DEMAND_FILE}, {DECLINE_FILE}, {QUESTION_KIND_FILE} and {URGENCY_FILE}")
@@ -268,14 +269,20 @@ def train_urgency(composer, questions, cases, out=None) -> dict:
     """Fit P(a child may be at risk now) on dev questions and cases, and the threshold, from
     cross-validated scores, that raises a false alarm on at most 8% of calm dev texts (a
     question asking whom to call gets the route anyway, so it is left out of that count)."""
-    from assistant.compose import URGENCY_FEATURES, urgency_features
-    from assistant.evidence import gather
+    from assistant.compose import (
+        URGENCY_FEATURES,
+        URGENCY_SUMMARY,
+        URGENT_NEIGHBOURS,
+        UrgentNeighbours,
+        urgency_features,
+    )
+    from assistant.evidence import encode_vector, gather
     from assistant.rank import with_meta
     from assistant.routes import asks_for_route
 
     out = out or URGENCY_FILE
     texts = [(q.question, q.area, q.urgent) for q in questions] + [(c.vignette, c.area, c.urgent) for c in cases]
-    rows, labels, asks = [], [], []
+    rows, labels, asks, vectors = [], [], [], []
     for text, area, urgent in texts:
         select_ranker(composer, text)
         plan = composer.plan(text, area=area)
@@ -283,17 +290,36 @@ def train_urgency(composer, questions, cases, out=None) -> dict:
         rows.append(urgency_features(plan, composer.prototype_similarities(evidence)))
         labels.append(1.0 if urgent else 0.0)
         asks.append(asks_for_route(text))
-    x, y, asks = np.array(rows), np.array(labels), np.array(asks)
-    cv_scores = cross_validated_scores(x, y, l2=URGENCY_L2)
+        vectors.append(evidence.vectors[0].astype(np.float16).astype(np.float32))  # as the model's meta keeps it
+    x, y, asks, v = np.array(rows), np.array(labels), np.array(asks), np.array(vectors)
+    near = URGENCY_SUMMARY.index("near_urgent")
+
+    def with_near(rows: np.ndarray, among: np.ndarray) -> np.ndarray:
+        """`rows` with each one's share of urgent texts among the closest of `among` (never itself)."""
+        shares = []
+        for r in rows:
+            others = among[among != r]
+            shares.append(UrgentNeighbours(v[others], y[others]).share(v[r]))
+        out = x[rows].copy()
+        out[:, near] = shares
+        return out
+
+    cv_scores = np.zeros(len(y))
+    for train_rows, held in folds(len(y)):
+        fitted = fit_logistic(with_near(train_rows, train_rows), y[train_rows], l2=URGENCY_L2)
+        cv_scores[held] = fitted.score(with_near(held, train_rows))
     calm = (y == 0) & ~asks
     threshold = float(np.quantile(cv_scores[calm], 1 - FALSE_URGENT_AT_MOST))
-    model = fit_logistic(x, y, l2=URGENCY_L2)
+    everything = np.arange(len(y))
+    model = fit_logistic(with_near(everything, everything), y, l2=URGENCY_L2)
     meta = {
         "trained_on": "evals/data/dev (questions and cases)", "texts": len(y), "urgent": int(y.sum()),
         "seed": SEED, "folds": FOLDS, "l2": URGENCY_L2, "threshold": round(threshold, 6),
         "cv_urgent_recall": round(float((cv_scores[y == 1] >= threshold).mean()), 4),
         "cv_false_urgent": round(float((cv_scores[calm] >= threshold).mean()), 4),
         "data_sha256": data_hash(questions, cases),
+        # The dev texts whose urgency "near_urgent" counts, for a new text.
+        "neighbours": {"k": URGENT_NEIGHBOURS, "urgent": [int(u) for u in y], "vectors": [encode_vector(r) for r in v]},
     }
     out.write_text(with_meta(model, URGENCY_FEATURES, meta).to_json() + "\n", encoding="utf-8")
     return meta

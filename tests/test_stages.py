@@ -342,7 +342,34 @@ def test_urgency_features_read_the_plan_and_the_closest_kind_of_risk():
     tonight = urgency_features(plan("Mum's gone out and the kids are on their own tonight"), np.array([0.6]))
     assert tonight[3] == 1.0
     calm = urgency_features(plan("Last year mum overdosed; she has been stable since"), np.array([0.5, 0.1]))
-    assert calm[:4].tolist() == [0.0, 1.0, 0.5, 0.0]
+    assert calm[:5].tolist() == [0.0, 1.0, 0.5, 0.0, 0.0]
+    near = urgency_features(plan("Mum is asleep on the sofa"), np.array([0.5]), near_urgent=0.7)
+    assert near[URGENCY_FEATURES.index("near_urgent")] == 0.7
+
+
+def test_urgent_neighbours_count_the_closest_dev_texts_and_round_trip_through_the_models_meta():
+    from assistant.compose import UrgentNeighbours
+    from assistant.evidence import encode_vector
+
+    vectors = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    urgent = np.array([1, 1, 0, 0])
+    two = UrgentNeighbours(vectors, urgent, k=2)
+    assert two.share(np.array([1.0, 0.0], dtype=np.float32)) == 1.0
+    assert two.share(np.array([0.0, 1.0], dtype=np.float32)) == 0.0
+    assert UrgentNeighbours(vectors, urgent, k=4).share(np.array([0.0, 1.0], dtype=np.float32)) == 0.5
+    meta = {"neighbours": {"k": 2, "urgent": urgent.tolist(), "vectors": [encode_vector(v) for v in vectors]}}
+    again = UrgentNeighbours.from_meta(meta)
+    assert again.k == 2 and again.share(np.array([0.9, 0.1], dtype=np.float32)) == 1.0
+    assert UrgentNeighbours.from_meta({}) is None
+
+
+def test_the_shipped_urgency_model_keeps_the_dev_texts_it_counts_neighbours_among():
+    from assistant import compose, rank
+
+    model = rank.Ranker.load(rank.URGENCY_FILE, names=compose.URGENCY_FEATURES)
+    neighbours = compose.UrgentNeighbours.from_meta(model.meta)
+    assert len(neighbours.urgent) == model.meta["texts"] and neighbours.urgent.sum() == model.meta["urgent"]
+    assert np.allclose(np.linalg.norm(neighbours.vectors, axis=1), 1.0, atol=0.01)
 
 
 @pytest.mark.parametrize("text, contact", [
