@@ -27,6 +27,7 @@ from assistant.evidence import (
     Demand,
     Evidence,
     candidates,
+    closest,
     decode_vector,
     gather,
     load_extract_scorer,
@@ -104,7 +105,8 @@ class Composer:
         self.decline = load_decline() if decline is None else (decline or None)
         self.question_kind = load_question_kind() if decline is None else None  # one of the decline model's inputs
         self.urgency = load_urgency() if urgency is None else (urgency or None)
-        self._urgent_neighbours: UrgentNeighbours | None | bool = None  # from the urgency model, when first needed
+        # The dev texts the urgency model counts neighbours among, kept in its meta.
+        self.urgent_neighbours = UrgentNeighbours.from_meta(self.urgency.meta) if self.urgency is not None else None
         self._demand: Demand | None | bool = True  # True: `demand.json`, loaded when first needed
         self._routes: dict[str | None, list[tuple[Passage, list[tuple[int, int]]]]] = {}
 
@@ -191,9 +193,7 @@ class Composer:
         close it comes to each kind of immediate risk. Without one, the typed signals decide,
         or a text very close to a kind of risk."""
         if self.urgency is not None:
-            if self._urgent_neighbours is None:
-                self._urgent_neighbours = UrgentNeighbours.from_meta(self.urgency.meta) or False
-            near = self._urgent_neighbours.share(evidence.vectors[0]) if self._urgent_neighbours else 0.0
+            near = self.urgent_neighbours.share(evidence.vectors[0]) if self.urgent_neighbours else 0.0
             x = urgency_features(plan, self.prototype_similarities(evidence), near)
             if self.urgency.score(x[None, :])[0] < self.urgency.meta["threshold"]:
                 return replace(plan, signals=())
@@ -504,7 +504,7 @@ class UrgentNeighbours:
         """The share of the k dev texts closest to the text of `vector` that are urgent."""
         if not len(self.urgent):
             return 0.0
-        return float(self.urgent[np.argsort(-(self.vectors @ vector), kind="stable")[: self.k]].mean())
+        return float(self.urgent[closest(self.vectors, vector, self.k)].mean())
 
     @classmethod
     def from_meta(cls, meta: dict) -> UrgentNeighbours | None:

@@ -98,7 +98,7 @@ class Demand:
             if key in needed:
                 rows.setdefault(key, row)
         self._first_rows = np.array(list(rows.values()), dtype=int)  # each counted sentence's row
-        self._needed = self._vectors(list(rows.values()))
+        self._needed = self._vectors(list(self._first_rows))
         self._counts = np.array([needed[k] for k in rows], dtype=np.float32)
         self._cache = np.full(len(index.sentence_spans), np.nan, dtype=np.float32)
         # Which dev items needed each counted sentence (sentences x items), and each item's text vector.
@@ -131,25 +131,25 @@ class Demand:
             values = self._cache[rows]
         return values.astype(float)
 
-    def near(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Each row's demand among the NEIGHBOURS dev items closest to the text of `vector`."""
+    def nearest_items(self, vector: np.ndarray) -> np.ndarray:
+        """The NEIGHBOURS dev items whose text is closest to the text of `vector`: found once
+        per answer, read by `near` and `agreed`."""
+        return closest(self._item_vectors, vector, self.neighbours)
+
+    def near(self, nearest: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Each row's demand among the `nearest` dev items (`nearest_items`)."""
         if not len(self._item_vectors) or not len(rows):
             return np.zeros(len(rows))
         self.of(rows)
         needed_by = np.unpackbits(self._items_of[rows], axis=1, count=len(self._item_vectors))
-        return np.log1p(needed_by[:, self.closest(vector)].sum(axis=1).astype(float))
+        return np.log1p(needed_by[:, nearest].sum(axis=1).astype(float))
 
-    def closest(self, vector: np.ndarray) -> np.ndarray:
-        """The NEIGHBOURS dev items whose text is closest to the text of `vector`."""
-        return np.argsort(-(self._item_vectors @ vector), kind="stable")[: self.neighbours]
-
-    def agreed(self, vector: np.ndarray) -> np.ndarray:
-        """The rows of the sentences that at least NEIGHBOURS_AGREE of the closest dev items
+    def agreed(self, nearest: np.ndarray) -> np.ndarray:
+        """The rows of the sentences that at least NEIGHBOURS_AGREE of the `nearest` dev items
         needed (each sentence at the first row of the index that holds its text)."""
         if not len(self._item_vectors):
             return np.zeros(0, dtype=int)
-        votes = self._needed_by[:, self.closest(vector)].sum(axis=1)
-        return self._first_rows[votes >= self.agree]
+        return self._first_rows[self._needed_by[:, nearest].sum(axis=1) >= self.agree]
 
     @classmethod
     def load(cls, index, path: Path = DEMAND_FILE) -> Demand | None:
@@ -173,6 +173,18 @@ def encode_vector(vector: np.ndarray) -> str:
 
 def decode_vector(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<f2").astype(np.float32)
+
+
+def as_stored(vector: np.ndarray) -> np.ndarray:
+    """A vector as `encode_vector` keeps it: what training must use, so that the neighbours it
+    finds are the ones the shipped file gives."""
+    return np.asarray(vector, dtype=np.float16).astype(np.float32)
+
+
+def closest(vectors: np.ndarray, vector: np.ndarray, k: int) -> np.ndarray:
+    """The k rows of `vectors` most similar to `vector` (unit vectors: cosine), the closest
+    first, ties in row order."""
+    return np.argsort(-(vectors @ vector), kind="stable")[:k]
 
 
 @dataclass(frozen=True)
@@ -252,12 +264,13 @@ def candidates(index, evidence: Evidence, hits_per_query: int, demand: Demand | 
     if not best_score:
         return []
     top = max(best_score.values())
+    nearest = demand.nearest_items(evidence.vectors[0]) if demand is not None else None
     if demand is not None:
         # Ranked below every passage a query found (the features say so): a sentence dev's cases
         # like this one needed though this case's words did not bring its passage up. Never
         # another area's own arrangements.
         bottom = min(best_score.values()) - 1.0
-        for row in demand.agreed(evidence.vectors[0]):
+        for row in demand.agreed(nearest):
             passage = index.by_id[index.sentence_spans[row][0]]
             if passage.id in best_score:
                 continue
@@ -303,7 +316,7 @@ def candidates(index, evidence: Evidence, hits_per_query: int, demand: Demand | 
         ranks = np.argsort(np.argsort(-columns, axis=0, kind="stable"), axis=0)
         votes = (ranks < VOTE_TOP).sum(axis=1)
         needed = demand.of(own) if demand is not None else np.zeros(len(out))
-        near = demand.near(evidence.vectors[0], own) if demand is not None else np.zeros(len(out))
+        near = demand.near(nearest, own) if demand is not None else np.zeros(len(out))
         for n, c in enumerate(out):
             column = max(0, c.query - 1) if sims.shape[1] > 1 else 0
             c.x[_CONCERN_RANK] = 1.0 / (1 + ranks[n, column])

@@ -276,7 +276,7 @@ def train_urgency(composer, questions, cases, out=None) -> dict:
         UrgentNeighbours,
         urgency_features,
     )
-    from assistant.evidence import encode_vector, gather
+    from assistant.evidence import as_stored, encode_vector, gather
     from assistant.rank import with_meta
     from assistant.routes import asks_for_route
 
@@ -290,7 +290,7 @@ def train_urgency(composer, questions, cases, out=None) -> dict:
         rows.append(urgency_features(plan, composer.prototype_similarities(evidence)))
         labels.append(1.0 if urgent else 0.0)
         asks.append(asks_for_route(text))
-        vectors.append(evidence.vectors[0].astype(np.float16).astype(np.float32))  # as the model's meta keeps it
+        vectors.append(as_stored(evidence.vectors[0]))  # as the model's meta keeps it
     x, y, asks, v = np.array(rows), np.array(labels), np.array(asks), np.array(vectors)
     near = URGENCY_SUMMARY.index("near_urgent")
 
@@ -417,17 +417,11 @@ def demand_counts(items: list[Item]) -> Counter:
     return Counter(key for item in items for key in item.needed)
 
 
-def item_vector(item: Item) -> np.ndarray:
-    """An item's text vector as `demand.json` stores it (half precision), so that the neighbours
-    found in training are the ones found from the shipped file."""
-    return item.evidence.vectors[0].astype(np.float16).astype(np.float32)
-
-
 def demand_from(index, items: list[Item]):
     """The demand of each sentence as the items' gold quotes show it, overall and by neighbours."""
-    from assistant.evidence import Demand
+    from assistant.evidence import Demand, as_stored
 
-    vectors = np.array([item_vector(i) for i in items], dtype=np.float32)
+    vectors = np.array([as_stored(i.evidence.vectors[0]) for i in items], dtype=np.float32)
     return Demand(index, demand_counts(items), items=(vectors, [sorted(i.needed) for i in items]))
 
 
@@ -498,7 +492,7 @@ def train_extracts(composer, questions, cases, out=None, demand_out=None) -> dic
                  "neighbours": NEIGHBOURS, "neighbours_agree": NEIGHBOURS_AGREE, "data_sha256": meta["data_sha256"]},
         "sentences": [{"text": k, "count": counts[k]} for k in texts],
         # Each item's text vector and the sentences it needed (their numbers above): the neighbour demand.
-        "items": [{"needs": sorted(number[k] for k in i.needed), "vector": encode_vector(item_vector(i))}
+        "items": [{"needs": sorted(number[k] for k in i.needed), "vector": encode_vector(i.evidence.vectors[0])}
                   for i in items],
     }, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     composer.scorer = with_meta(model, EXTRACT_FEATURES, meta)

@@ -204,7 +204,7 @@ def test_sentences_the_closest_dev_items_agreed_on_are_weighed_but_never_another
     hits = t.case_hits if plan.case else t.question_hits
     evidence = gather(plan, composer.retriever, k=t.hits)
     ranked = {h.passage.id for query in evidence.hits for h in query[:hits]}
-    agreed = {index.sentence_spans[r][0] for r in composer.demand.agreed(evidence.vectors[0])}
+    agreed = {index.sentence_spans[r][0] for r in composer.demand.agreed(composer.demand.nearest_items(evidence.vectors[0]))}
     brought = agreed - ranked
     assert brought  # the case's own words do not bring all of them up
     found = {c.passage.id for c in candidates(index, evidence, hits, composer.demand)}

@@ -133,5 +133,5 @@ def test_the_shipped_demand_counts_sentences_of_the_corpus_from_dev_alone(corpus
     assert [needs[n] for n in range(len(data["sentences"]))] == [s["count"] for s in data["sentences"]]
     first = decode_vector(data["items"][0]["vector"])
     assert first.shape == (index.sentence_vectors.shape[1],) and abs(float(first @ first) - 1.0) < 0.01
-    own = demand.near(first, np.arange(len(index.sentence_spans)))
+    own = demand.near(demand.nearest_items(first), np.arange(len(index.sentence_spans)))
     assert ((own > 0) <= (values > 0)).all() and (own > 0).any()  # its neighbours' needs, a part of all

@@ -243,18 +243,18 @@ def test_demand_is_shared_by_sentences_saying_the_same_and_by_no_others():
     counts = {"Store methadone in a locked box.": 1.0, "Visit the family weekly.": 1.0}
     near = Demand(index, counts, similarity=0.9, items=items, neighbours=1)
     rows = np.array([0, 1, 2])
-    assert near.near(np.array([0.9, 0.1], dtype=np.float32), rows).tolist() == pytest.approx([math.log(2)] * 2 + [0.0])
-    assert near.near(np.array([0.1, 0.9], dtype=np.float32), rows).tolist() == pytest.approx([0.0, 0.0, math.log(2)])
+    assert near.near(near.nearest_items(np.array([0.9, 0.1], dtype=np.float32)), rows).tolist() == pytest.approx([math.log(2)] * 2 + [0.0])
+    assert near.near(near.nearest_items(np.array([0.1, 0.9], dtype=np.float32)), rows).tolist() == pytest.approx([0.0, 0.0, math.log(2)])
     both = Demand(index, counts, similarity=0.9, items=items, neighbours=2)
-    assert both.near(np.array([0.1, 0.9], dtype=np.float32), rows).tolist() == pytest.approx([math.log(2)] * 3)
+    assert both.near(both.nearest_items(np.array([0.1, 0.9], dtype=np.float32)), rows).tolist() == pytest.approx([math.log(2)] * 3)
     # A sentence enough of the neighbours needed is one the answer considers, wherever it ranked:
     # at the first row holding its text (not its copies).
     agreeing = (np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], dtype=np.float32),
                 [["Store methadone in a locked box."], ["Store methadone in a locked box."], ["Visit the family weekly."]])
     counts = {"Store methadone in a locked box.": 2.0, "Visit the family weekly.": 1.0}
     two = Demand(index, counts, similarity=0.9, items=agreeing, neighbours=2, agree=2)
-    assert two.agreed(np.array([1.0, 0.0], dtype=np.float32)).tolist() == [0]
-    assert two.agreed(np.array([0.0, 1.0], dtype=np.float32)).tolist() == []  # its two closest disagree
+    assert two.agreed(two.nearest_items(np.array([1.0, 0.0], dtype=np.float32))).tolist() == [0]
+    assert two.agreed(two.nearest_items(np.array([0.0, 1.0], dtype=np.float32))).tolist() == []  # its two closest disagree
 
 
 def test_logistic_fit_learns_a_separating_feature():
